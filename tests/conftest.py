@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -65,6 +65,12 @@ def admin_url(pg_server: EmbeddedPostgres | None) -> str:
     )
     asyncio.run(_build_template(url))
     return url
+
+
+@pytest.fixture(scope="session")
+def url_for(admin_url: str) -> Callable[[str], str]:
+    """Build the superuser URL of another database on the session's server."""
+    return lambda database: with_database(admin_url, database)
 
 
 @pytest.fixture

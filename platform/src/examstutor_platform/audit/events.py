@@ -14,10 +14,10 @@ from typing import Any
 
 __all__ = [
     "ACTIONS",
+    "COLUMNS",
     "OUTCOMES",
     "SEVERITIES",
     "AuditEvent",
-    "COLUMNS",
     "AuditRecord",
 ]
 

@@ -27,7 +27,9 @@ async def connect(url: str, **kwargs: Any) -> asyncpg.Connection:
     return conn
 
 
-async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10, **kwargs: Any) -> asyncpg.Pool:
+async def create_pool(
+    url: str, *, min_size: int = 2, max_size: int = 10, **kwargs: Any
+) -> asyncpg.Pool:
     """A pool whose connections carry the platform's codecs."""
     pool: asyncpg.Pool = await asyncpg.create_pool(
         url, min_size=min_size, max_size=max_size, init=init_connection, **kwargs

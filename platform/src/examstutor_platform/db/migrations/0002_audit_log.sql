@@ -69,6 +69,7 @@ BEGIN
           FROM pg_inherits i
           JOIN pg_class c ON c.oid = i.inhrelid
          WHERE i.inhparent = 'audit_events'::regclass
+         ORDER BY 2
     LOOP
         IF part.upper_bound <= floor_cutoff THEN
             EXECUTE format('ALTER TABLE audit_events DETACH PARTITION %I', part.name);
