@@ -266,7 +266,7 @@ class Settings:
         export_dir = Path(export_text).expanduser().absolute() if export_text else home / "exports"
 
         return cls(
-            env=env_name,  # type: ignore[arg-type]
+            env=env_name,
             home=home,
             database_url=database_url,
             keks=parse_keks(merged["EXAMSTUTOR_KEKS"]),

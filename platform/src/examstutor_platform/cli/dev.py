@@ -92,7 +92,8 @@ def _dev(args: argparse.Namespace) -> int:
         f"database   {redact_url(url)}"
         + (" (embedded PostgreSQL 18)" if settings.uses_embedded_database else ""),
         f"migrations {len(applied)} applied now, schema current",
-        *[f"demo       {note}" for note in notes],
+        f"keys       {notes[0]}",
+        *[f"demo       {note}" for note in notes[1:]],
     ]
     if _installed("examstutor_api.app"):
         children.start(

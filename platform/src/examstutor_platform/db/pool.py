@@ -10,13 +10,26 @@ import asyncpg
 __all__ = ["connect", "create_pool", "init_connection"]
 
 
+_JSONB_VERSION = b"\x01"
+
+
+def _encode_jsonb(value: Any) -> bytes:
+    return _JSONB_VERSION + json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    return json.loads(data[1:])
+
+
 async def init_connection(conn: asyncpg.Connection) -> None:
-    """Set the codecs every platform connection uses."""
+    """Set the codecs every platform connection uses: jsonb as Python values, in
+    binary format so that ``copy_records_to_table`` can write jsonb columns too."""
     await conn.set_type_codec(
         "jsonb",
-        encoder=lambda value: json.dumps(value, ensure_ascii=False, separators=(",", ":")),
-        decoder=json.loads,
+        encoder=_encode_jsonb,
+        decoder=_decode_jsonb,
         schema="pg_catalog",
+        format="binary",
     )
 
 
