@@ -24,10 +24,10 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import NoReturn
 
-import asyncpg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from examstutor_platform.db.pool import DbConnection
 from examstutor_platform.db.queries import load_queries
 from examstutor_platform.errors import ConfigurationError, CryptoError, KeyUnavailableError
 from examstutor_platform.secrets import Secret
@@ -170,7 +170,7 @@ class DataKeyStore:
     writers outside a transaction, or inside a READ COMMITTED one.
     """
 
-    async def load(self, conn: asyncpg.Connection, keks: Sequence[Kek]) -> KeyRing:
+    async def load(self, conn: DbConnection, keks: Sequence[Kek]) -> KeyRing:
         """Every non-retired key, unwrapped; :class:`KeyUnavailableError` if one cannot be."""
         rows = await conn.fetch(_QUERIES["live_keys"])
         keys: dict[int, Secret] = {}
@@ -183,7 +183,7 @@ class DataKeyStore:
                 primary = version
         return KeyRing(keys, primary)
 
-    async def list_keys(self, conn: asyncpg.Connection) -> list[DataKeyInfo]:
+    async def list_keys(self, conn: DbConnection) -> list[DataKeyInfo]:
         """Every key's version, KEK id, status and dates (no key material), by version."""
         rows = await conn.fetch(_QUERIES["all_keys"])
         return [
@@ -197,12 +197,12 @@ class DataKeyStore:
             for row in rows
         ]
 
-    async def primary_version(self, conn: asyncpg.Connection) -> int | None:
+    async def primary_version(self, conn: DbConnection) -> int | None:
         """The primary key's version, or None when there is none."""
         version: int | None = await conn.fetchval(_QUERIES["primary_version"])
         return version
 
-    async def create_primary(self, conn: asyncpg.Connection, keks: Sequence[Kek]) -> int:
+    async def create_primary(self, conn: DbConnection, keks: Sequence[Kek]) -> int:
         """Make a new data key, wrapped under the primary KEK, the primary; return its version.
 
         The previous primary becomes ``active`` (decrypt-only) in the same transaction.
@@ -212,7 +212,7 @@ class DataKeyStore:
             await conn.execute(_QUERIES["lock_data_keys"])
             return await self._create_locked(conn, kek)
 
-    async def ensure_primary(self, conn: asyncpg.Connection, keks: Sequence[Kek]) -> int:
+    async def ensure_primary(self, conn: DbConnection, keks: Sequence[Kek]) -> int:
         """The primary key's version, creating a first data key if there is none."""
         version = await self.primary_version(conn)
         if version is not None:
@@ -225,7 +225,7 @@ class DataKeyStore:
                 return version
             return await self._create_locked(conn, kek)
 
-    async def rewrap_all(self, conn: asyncpg.Connection, keks: Sequence[Kek]) -> int:
+    async def rewrap_all(self, conn: DbConnection, keks: Sequence[Kek]) -> int:
         """Rewrap every live key not under the primary KEK onto it; return how many.
 
         This is KEK rotation: put the new KEK first in ``EXAMSTUTOR_KEKS``, keep the
@@ -250,7 +250,7 @@ class DataKeyStore:
                 await conn.executemany(_QUERIES["update_wrapping"], updates)
         return len(updates)
 
-    async def retire(self, conn: asyncpg.Connection, version: int) -> None:
+    async def retire(self, conn: DbConnection, version: int) -> None:
         """Mark an active key retired (it is no longer loaded); retiring twice is a no-op.
 
         Refuses the primary key (:class:`CryptoError`) and unknown versions
@@ -269,7 +269,7 @@ class DataKeyStore:
             if status == "active":
                 await conn.execute(_QUERIES["retire_key"], version)
 
-    async def _create_locked(self, conn: asyncpg.Connection, kek: Kek) -> int:
+    async def _create_locked(self, conn: DbConnection, kek: Kek) -> int:
         version: int = await conn.fetchval(_QUERIES["next_version"])
         if version > _MAX_VERSION:
             raise CryptoError("data key versions are exhausted")

@@ -15,6 +15,7 @@ from importlib import resources
 
 import asyncpg
 
+from examstutor_platform.db.pool import DbConnection
 from examstutor_platform.errors import MigrationError
 
 __all__ = ["ADVISORY_LOCK_KEY", "Migration", "applied_versions", "available", "migrate", "pending"]
@@ -61,7 +62,7 @@ def available() -> list[Migration]:
     return found
 
 
-async def applied_versions(conn: asyncpg.Connection) -> dict[int, str]:
+async def applied_versions(conn: DbConnection) -> dict[int, str]:
     """Applied versions and their checksums; empty when the ledger does not exist yet."""
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
     if not exists:
@@ -87,12 +88,12 @@ def _check(shipped: list[Migration], applied: dict[int, str]) -> list[Migration]
     return [m for m in shipped if m.version not in applied]
 
 
-async def pending(conn: asyncpg.Connection) -> list[Migration]:
+async def pending(conn: DbConnection) -> list[Migration]:
     """Migrations not yet applied (raises if the applied ones do not match the code)."""
     return _check(available(), await applied_versions(conn))
 
 
-async def migrate(conn: asyncpg.Connection) -> list[str]:
+async def migrate(conn: DbConnection) -> list[str]:
     """Apply pending migrations under the advisory lock; return the names applied."""
     done: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_KEY)

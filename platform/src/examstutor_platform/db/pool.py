@@ -6,8 +6,12 @@ import json
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
-__all__ = ["connect", "create_pool", "init_connection"]
+#: a plain connection or one borrowed from a pool: repositories take either
+DbConnection = asyncpg.Connection | PoolConnectionProxy
+
+__all__ = ["DbConnection", "connect", "create_pool", "init_connection"]
 
 
 _JSONB_VERSION = b"\x01"

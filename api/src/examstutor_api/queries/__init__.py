@@ -1,0 +1,1 @@
+"""Named SQL queries of the API, one file per area."""
