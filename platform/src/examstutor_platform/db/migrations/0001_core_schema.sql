@@ -73,6 +73,7 @@ CREATE TABLE guardian_consent_tokens (
     token_hash     bytea PRIMARY KEY,              -- SHA-256 of the token; the token is never stored
     student_id     uuid        NOT NULL REFERENCES students (id) ON DELETE CASCADE,
     guardian_pseudonym text    NOT NULL,
+    consents       jsonb       NOT NULL DEFAULT '{}'::jsonb,  -- what the guardian is asked to grant
     created_at     timestamptz NOT NULL DEFAULT now(),
     expires_at     timestamptz NOT NULL,
     used_at        timestamptz
@@ -214,7 +215,7 @@ CREATE TABLE deletion_certificates (
 
 -- Notifications waiting to be sent (guardian consent links, erasure confirmations).
 CREATE TABLE outbox (
-    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     kind           text        NOT NULL,
     recipient_enc  bytea       NOT NULL,
     key_version    integer     NOT NULL REFERENCES data_keys (version),
