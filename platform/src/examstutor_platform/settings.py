@@ -29,6 +29,7 @@ __all__ = [
     "Settings",
     "b64url_decode",
     "b64url_encode",
+    "load_dev_secrets",
     "new_kek",
     "parse_keks",
     "redact_url",
@@ -207,8 +208,17 @@ class Settings:
         return self.database_url is None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read and validate the settings; raise :class:`ConfigurationError` naming the variable."""
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        require: tuple[str, ...] = SECRET_VARIABLES,
+    ) -> Settings:
+        """Read and validate the settings; raise :class:`ConfigurationError` naming the variable.
+
+        ``require`` names the secrets this process needs; outside ``dev`` a secret not
+        in it may be absent and is then replaced by a random value nobody knows (the
+        pipelines, say, never sign access tokens, so they need no JWT secret)."""
         env_map = os.environ if environ is None else environ
         env_name = env_map.get("EXAMSTUTOR_ENV", "dev").strip() or "dev"
         if env_name not in ENVIRONMENTS:
@@ -221,13 +231,13 @@ class Settings:
         if env_name == "dev":
             merged = {**load_dev_secrets(home), **given} if len(given) < 5 else given
         else:
-            missing = [name for name in SECRET_VARIABLES if name not in given]
+            missing = [name for name in require if name not in given]
             if missing:
                 raise ConfigurationError(
                     f"{missing[0]} is not set; EXAMSTUTOR_ENV={env_name} refuses to start "
                     f"without it (missing: {', '.join(missing)})"
                 )
-            merged = given
+            merged = {**_generate_dev_secrets(), **given}
 
         database_url = env_map.get("EXAMSTUTOR_DATABASE_URL") or None
         if database_url is not None and urlsplit(database_url).scheme not in (

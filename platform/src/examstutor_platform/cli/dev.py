@@ -2,7 +2,7 @@
 
 Starts the embedded PostgreSQL (unless ``EXAMSTUTOR_DATABASE_URL`` is set),
 migrates, makes sure a primary data key exists, seeds demo data once, starts
-the API where its package is installed, prints what is
+the API and the Dagster UI (with its daemon) where their packages are installed, prints what is
 running, and stops all of it — PostgreSQL included — on Ctrl-C.
 """
 
@@ -19,9 +19,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from examstutor_platform.cli.dagster_home import dagster_argv, write_dagster_home
 from examstutor_platform.cli.db import run_migrations
 from examstutor_platform.db.location import embedded_server, resolve_url
-from examstutor_platform.settings import Settings, redact_url
+from examstutor_platform.settings import Settings, load_dev_secrets, redact_url
 
 __all__ = ["register"]
 
@@ -86,6 +87,12 @@ def _dev(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     env.setdefault("EXAMSTUTOR_HOME", str(settings.home))
     env["EXAMSTUTOR_DATABASE_URL"] = url
+    env.setdefault("EXAMSTUTOR_EXPORT_DIR", str(settings.export_dir))
+    env.setdefault("EXAMSTUTOR_TIMEZONE", settings.timezone)
+    if settings.env == "dev":
+        # the Dagster resources read every value through EnvVar: hand them the dev secrets
+        for name, value in load_dev_secrets(settings.home).items():
+            env.setdefault(name, value)
     bin_folder = Path(sys.executable).parent
     children = _Children()
     lines = [
@@ -110,6 +117,12 @@ def _dev(args: argparse.Namespace) -> int:
             env,
         )
         lines.append(f"api        http://127.0.0.1:{args.api_port}  (docs: /docs)")
+    if _installed("examstutor_pipelines.definitions"):
+        env["DAGSTER_HOME"] = str(write_dagster_home(settings, url))
+        children.start("dagster", dagster_argv(bin_folder, args.dagster_port), env)
+        lines.append(
+            f"dagster    http://127.0.0.1:{args.dagster_port}  (UI, daemon: schedules, sensors)"
+        )
     print("ExamsTutor is running:")
     for line in lines:
         print(f"  {line}")
