@@ -41,6 +41,9 @@ def test_settings(home: Path) -> Settings:
     )
 
 
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
 @dataclass
 class LiveApi:
     """A running API server and an HTTP client bound to it."""

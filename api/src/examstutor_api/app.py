@@ -84,6 +84,9 @@ class JsonErrorHandler(ErrorHandler):
             _log.exception("unhandled error in request %s", request_id)
             status, code, message = 500, "internal_error", "an internal error occurred"
         response = JSONResponse(error_body(code, message, request_id, field), status=status)
+        extra_headers = getattr(exception, "headers", None)
+        if isinstance(extra_headers, dict):
+            response.headers.update(extra_headers)
         response.headers["X-Request-ID"] = request_id
         if status == 503:
             response.headers["Retry-After"] = "5"

@@ -22,6 +22,7 @@ from examstutor_platform.crypto import (
     FieldCipher,
     Pseudonymiser,
     hash_password,
+    normalise_email,
 )
 from examstutor_platform.db.pool import connect
 from examstutor_platform.masking import get_strategy
@@ -145,7 +146,7 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings) -> list[str]:
                 password_hash,
             )
             guardian = (
-                pseudonyms.pseudonym("guardian", student.guardian_email)
+                pseudonyms.pseudonym("guardian", normalise_email(student.guardian_email))
                 if student.guardian_email
                 else None
             )

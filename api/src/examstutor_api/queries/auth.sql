@@ -35,14 +35,36 @@ WITH touched AS (
 )
 UPDATE students SET last_active_at = now() WHERE id = $1;
 
+-- name: claim_attempt
+-- Login throttling (per email blind index and per client IP prefix), shared by every
+-- replica through the database. An attempt is claimed BEFORE the password is checked, so
+-- concurrent guesses see each other; a success clears the email's rows.
+INSERT INTO login_attempts (email_index, ip_prefix) VALUES ($1, $2) RETURNING id;
+
 -- name: recent_failures
 SELECT (SELECT count(*) FROM login_attempts
          WHERE email_index = $1 AND attempted_at > now() - make_interval(secs => $3)) AS by_email,
        (SELECT count(*) FROM login_attempts
          WHERE ip_prefix = $2 AND attempted_at > now() - make_interval(secs => $3)) AS by_ip;
 
--- name: record_failure
-INSERT INTO login_attempts (email_index, ip_prefix) VALUES ($1, $2);
+-- name: release_attempt
+DELETE FROM login_attempts WHERE id = $1;
+
+-- name: email_retry_after
+-- seconds until fewer than $3 attempts of the email remain in the window of $2 seconds
+SELECT greatest(1, ceil(extract(epoch FROM attempted_at + make_interval(secs => $2) - now())))::int
+  FROM login_attempts
+ WHERE email_index = $1 AND attempted_at > now() - make_interval(secs => $2)
+ ORDER BY attempted_at DESC
+OFFSET $3 - 1 LIMIT 1;
+
+-- name: ip_retry_after
+-- seconds until fewer than $3 attempts of the IP prefix remain in the window of $2 seconds
+SELECT greatest(1, ceil(extract(epoch FROM attempted_at + make_interval(secs => $2) - now())))::int
+  FROM login_attempts
+ WHERE ip_prefix = $1 AND attempted_at > now() - make_interval(secs => $2)
+ ORDER BY attempted_at DESC
+OFFSET $3 - 1 LIMIT 1;
 
 -- name: clear_failures
 DELETE FROM login_attempts WHERE email_index = $1;
