@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -49,12 +51,16 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPost
     if os.environ.get("EXAMSTUTOR_TEST_ADMIN_URL"):
         yield None
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    # outside pytest's tmp tree: pytest resets that tree to mode 0700 when another
+    # session starts, which would lock out the server's system user
+    folder = Path(tempfile.mkdtemp(prefix="examstutor-test-pg-"))
+    server = EmbeddedPostgres(folder / "data")
     server.start()
     try:
         yield server
     finally:
         server.destroy()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
