@@ -108,6 +108,10 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
             raise Unprocessable(f"{path} must be a string", field=path)
         if "\x00" in value:
             raise Unprocessable(f"{path} must not contain NUL characters", field=path)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate such as "\ud800"
+            raise Unprocessable(f"{path} must be valid Unicode text", field=path) from None
         return value
     if hint is date:
         if not isinstance(value, str):

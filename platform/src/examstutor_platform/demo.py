@@ -174,11 +174,11 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings) -> list[str]:
                 cipher.primary_version,
             )
         for sid in student_ids[:4]:
-            picked = [f"waec-mathematics-{n:03d}" for n in rng.sample(range(1, 21), 5)]
+            picked = [f"waec-mathematics-{n:03d}" for n in rng.sample(range(1, 11), 5)]
             session_id = uuid.uuid4()
             await conn.execute(
                 "INSERT INTO practice_sessions (id, student_id, exam, subject, question_ids,"
-                " num_questions, score, completed_at) VALUES ($1, $2, 'WAEC', 'mathematics',"
+                " num_questions, score, completed_at) VALUES ($1, $2, 'waec', 'mathematics',"
                 " $3, 5, $4, now())",
                 session_id,
                 sid,

@@ -427,6 +427,10 @@ ALTER TABLE ONLY public.students
 ALTER TABLE ONLY public.temp_files
     ADD CONSTRAINT temp_files_pkey PRIMARY KEY (id);
 
+CREATE INDEX audit_events_actor ON ONLY public.audit_events USING btree (actor_pseudonym, seq);
+
+CREATE INDEX audit_events_resource ON ONLY public.audit_events USING btree (resource_id, seq) WHERE (resource_id IS NOT NULL);
+
 CREATE INDEX audit_events_seq ON ONLY public.audit_events USING btree (seq);
 
 CREATE INDEX auth_sessions_last_used ON public.auth_sessions USING btree (last_used_at);
