@@ -133,7 +133,10 @@ def _dev(args: argparse.Namespace) -> int:
     def _request_stop(signum: int, frame: object) -> None:
         stop["now"] = True
 
+    # Ctrl-C and a plain kill both stop everything (a background start may ignore SIGINT
+    # by default, so the handler is installed explicitly)
     signal.signal(signal.SIGTERM, _request_stop)
+    signal.signal(signal.SIGINT, _request_stop)
     try:
         while not stop["now"]:
             problem = children.any_exited()
