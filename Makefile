@@ -18,7 +18,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 run: install
 	$(VENV)/bin/examstutor dev
 
-test: install lint typecheck unit
+test: install deploy-tools lint typecheck unit
 
 install: $(INSTALLED)
 
@@ -51,3 +51,5 @@ schema: install
 
 clean:
 	rm -rf $(VENV) $(TOOLS)
+
+include deploy/deploy.mk
