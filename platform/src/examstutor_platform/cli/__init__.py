@@ -11,7 +11,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from examstutor_platform.cli import db, dev, keys, staff
+from examstutor_platform.cli import audit, db, dev, keys, staff
 from examstutor_platform.errors import PlatformError
 
 __all__ = ["build_parser", "main"]
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.register(commands)
     db.register(commands)
     keys.register(commands)
+    audit.register(commands)
     staff.register(commands)
     return parser
 

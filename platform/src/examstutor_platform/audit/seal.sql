@@ -1,0 +1,117 @@
+-- The daily audit seal, the export and their verification.
+-- Used by examstutor_platform.audit.seal, .export, .verify and .stream.
+
+-- name: lock_sealing
+-- One sealer at a time (transaction-scoped advisory lock; $1 is a fixed key).
+SELECT pg_advisory_xact_lock($1);
+
+-- name: lock_export_day
+-- One exporter per day at a time ($1 a fixed key, $2 the day's ordinal).
+SELECT pg_advisory_xact_lock($1::int4, $2::int4);
+
+-- name: seal_for_day
+SELECT day, timezone, first_seq, last_seq, rows, prev_head, head, key_id, signature,
+       policy_version, sealed_at, run_id
+FROM audit_seals
+WHERE day = $1;
+
+-- name: seal_before
+SELECT day, timezone, first_seq, last_seq, rows, prev_head, head, key_id, signature,
+       policy_version, sealed_at, run_id
+FROM audit_seals
+WHERE day < $1
+ORDER BY day DESC
+LIMIT 1;
+
+-- name: seals_between
+SELECT day, timezone, first_seq, last_seq, rows, prev_head, head, key_id, signature,
+       policy_version, sealed_at, run_id
+FROM audit_seals
+WHERE day >= $1 AND day <= $2
+ORDER BY day;
+
+-- name: first_sealed_day
+SELECT min(day) FROM audit_seals;
+
+-- name: last_sealed_day
+SELECT max(day) FROM audit_seals;
+
+-- name: insert_seal
+INSERT INTO audit_seals (day, timezone, first_seq, last_seq, rows, prev_head, head, key_id,
+                         signature, policy_version, run_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11);
+
+-- name: earliest_event_before
+SELECT seq, occurred_at
+FROM audit_events
+WHERE occurred_at < $1
+ORDER BY occurred_at, seq
+LIMIT 1;
+
+-- name: day_seq_outside
+-- A row of the day whose seq lies outside the sealed range (a back-dated insert).
+SELECT seq
+FROM audit_events
+WHERE occurred_at >= $1 AND occurred_at < $2 AND (seq < $3 OR seq > $4)
+ORDER BY seq
+LIMIT 1;
+
+-- name: day_first_seq
+SELECT min(seq) FROM audit_events WHERE occurred_at >= $1 AND occurred_at < $2;
+
+-- name: oldest_partition_start
+-- Lower bound of the oldest audit partition still attached (older ones were dropped).
+SELECT min((regexp_match(pg_get_expr(c.relpartbound, c.oid),
+                         'FROM \(''([^'']+)''\)'))[1]::timestamptz)
+FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'audit_events'::regclass;
+
+-- name: day_chain_rows
+-- The canonical form of each row (CONTRACT §6) around its details: the prefix holds
+-- the keys before "details", the suffix those after it, in sorted order. to_json gives
+-- the same string escapes as Python's json with ensure_ascii=False; the timestamp is
+-- YYYY-MM-DDTHH:MM:SS.ffffffZ in UTC. Keep in step with day_export_rows.
+SELECT seq,
+       details,
+       '{"action":' || coalesce(to_json(action)::text, 'null')
+       || ',"actor_pseudonym":' || coalesce(to_json(actor_pseudonym)::text, 'null')
+       || ',"actor_role":' || coalesce(to_json(actor_role)::text, 'null')
+       || ',"details":' AS prefix,
+       ',"ip_prefix":' || coalesce(to_json(ip_prefix)::text, 'null')
+       || ',"occurred_at":"' || to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+       || '","outcome":' || coalesce(to_json(outcome)::text, 'null')
+       || ',"request_id":' || coalesce(to_json(request_id)::text, 'null')
+       || ',"resource":' || coalesce(to_json(resource)::text, 'null')
+       || ',"resource_id":' || coalesce(to_json(resource_id)::text, 'null')
+       || ',"seq":' || seq::text
+       || ',"severity":' || coalesce(to_json(severity)::text, 'null')
+       || '}' AS suffix
+FROM audit_events
+WHERE occurred_at >= $1 AND occurred_at < $2
+ORDER BY seq;
+
+-- name: day_export_rows
+-- The export's columns (occurred_at as microseconds since the epoch) and the same
+-- canonical prefix and suffix as day_chain_rows.
+SELECT seq,
+       (extract(epoch FROM occurred_at) * 1000000)::bigint AS occurred_us,
+       actor_pseudonym, actor_role, action, resource, resource_id, outcome, severity,
+       ip_prefix, request_id,
+       details,
+       '{"action":' || coalesce(to_json(action)::text, 'null')
+       || ',"actor_pseudonym":' || coalesce(to_json(actor_pseudonym)::text, 'null')
+       || ',"actor_role":' || coalesce(to_json(actor_role)::text, 'null')
+       || ',"details":' AS prefix,
+       ',"ip_prefix":' || coalesce(to_json(ip_prefix)::text, 'null')
+       || ',"occurred_at":"' || to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+       || '","outcome":' || coalesce(to_json(outcome)::text, 'null')
+       || ',"request_id":' || coalesce(to_json(request_id)::text, 'null')
+       || ',"resource":' || coalesce(to_json(resource)::text, 'null')
+       || ',"resource_id":' || coalesce(to_json(resource_id)::text, 'null')
+       || ',"seq":' || seq::text
+       || ',"severity":' || coalesce(to_json(severity)::text, 'null')
+       || '}' AS suffix
+FROM audit_events
+WHERE occurred_at >= $1 AND occurred_at < $2
+ORDER BY seq;
