@@ -19,7 +19,6 @@ import re
 import uuid
 from typing import Final
 
-from examstutor_platform.audit.events import AuditEvent
 from examstutor_platform.crypto import BlindIndex, FieldCipher
 from examstutor_platform.db.pool import DbConnection
 from examstutor_platform.db.queries import load_queries
@@ -31,7 +30,6 @@ __all__ = [
     "StaffExistsError",
     "create_staff",
     "email_problem",
-    "record_event",
 ]
 
 #: the roles a staff account may hold (CONTRACT §4)
@@ -93,8 +91,3 @@ async def create_staff(
     if inserted is None:
         raise StaffExistsError("a staff account with that email already exists")
     return inserted
-
-
-async def record_event(conn: DbConnection, event: AuditEvent) -> None:
-    """Append one audit event over ``conn`` (for tools outside the API's group-commit writer)."""
-    await conn.execute(_Q["record_event"], *event.as_row())

@@ -8,8 +8,3 @@ RETURNING id;
 
 -- name: student_uses_email
 SELECT EXISTS (SELECT 1 FROM students WHERE email_index = $1);
-
--- name: record_event
-INSERT INTO audit_events (actor_pseudonym, actor_role, action, resource, resource_id, outcome,
-                          severity, ip_prefix, request_id, details)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);

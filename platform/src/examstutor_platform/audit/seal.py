@@ -48,6 +48,7 @@ __all__ = [
     "load_seal",
     "seal_before",
     "seal_day",
+    "seal_through",
     "seals_between",
 ]
 
@@ -337,3 +338,33 @@ async def first_foreign_seq(
             QUERIES["day_seq_outside"], start, end, seal.first_seq, seal.last_seq
         )
     return None if value is None else int(value)
+
+
+async def seal_through(
+    conn: DbConnection,
+    settings: Settings,
+    day: date,
+    run_id: str | None,
+    *,
+    progress: RowProgress | None = None,
+    now: datetime | None = None,
+) -> list[SealResult]:
+    """Seal every unsealed day before ``day`` in order, then ``day`` itself.
+
+    A scheduled run after downtime (or the first run ever) thereby catches up
+    instead of failing on the missing earlier seals. Days already sealed are
+    not touched; ``day`` is re-checked as :func:`seal_day` does."""
+    previous = await seal_before(conn, day)
+    if previous is not None:
+        start = previous.day + timedelta(days=1)
+    else:
+        earliest = await conn.fetchrow(
+            QUERIES["earliest_event_before"], day_bounds(day, settings.tz)[0]
+        )
+        start = day if earliest is None else day_of(earliest["occurred_at"], settings.tz)
+    results = []
+    current = start
+    while current <= day:
+        results.append(await seal_day(conn, settings, current, run_id, progress=progress, now=now))
+        current += timedelta(days=1)
+    return results

@@ -16,6 +16,7 @@ import uuid
 import asyncpg
 
 from examstutor_platform.audit.events import AuditEvent
+from examstutor_platform.audit.store import append_event
 from examstutor_platform.crypto import (
     DEFAULT_PROFILE,
     BlindIndex,
@@ -34,7 +35,6 @@ from examstutor_platform.staff import (
     StaffExistsError,
     create_staff,
     email_problem,
-    record_event,
 )
 
 __all__ = ["register"]
@@ -116,7 +116,7 @@ async def _insert(
         index = BlindIndex(settings.index_key)
         async with conn.transaction():
             staff_id = await create_staff(conn, cipher, index, email, role, password_hash)
-            await record_event(
+            await append_event(
                 conn,
                 AuditEvent(
                     actor_pseudonym=_CLI_ACTOR,

@@ -1,0 +1,1 @@
+"""The daily audit seal and its signed Parquet export."""

@@ -1,0 +1,1 @@
+"""Retention: the policy, expiry of what is past its period, anonymisation."""
