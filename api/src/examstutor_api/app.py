@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 from sanic import HTTPResponse, Request, Sanic
+from sanic.exceptions import RequestCancelled
 from sanic.handlers import ErrorHandler
 from sanic.response import BaseHTTPResponse, JSONResponse
 from sanic_ext import Extend
@@ -64,7 +65,10 @@ class JsonErrorHandler(ErrorHandler):
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         request_id = getattr(request.ctx, "request_id", None) or uuid.uuid4().hex
         field = None
-        if isinstance(exception, ApiError):
+        if isinstance(exception, RequestCancelled):
+            # the client went away: nothing to log at length, nobody to answer
+            status, code, message = 499, "client_closed_request", "the client closed the request"
+        elif isinstance(exception, ApiError):
             status, code, message = exception.status_code, exception.error_code, str(exception)
             field = exception.field
         elif isinstance(exception, _DATABASE_DOWN):
@@ -144,7 +148,11 @@ async def _open(app: ExamsTutorApi) -> None:
     )
     ctx.writer_pool = writer_pool
     ctx._writer = AuditWriter(
-        writer_pool, max_queue=config.AUDIT_MAX_QUEUE, on_flush=ctx.metrics.observe_flush
+        writer_pool,
+        max_queue=config.AUDIT_MAX_QUEUE,
+        flushers=config.AUDIT_FLUSHERS,
+        linger=config.AUDIT_LINGER_SECONDS,
+        on_flush=ctx.metrics.observe_flush,
     )
     await ctx._writer.start()
     await ctx.load_keyring()

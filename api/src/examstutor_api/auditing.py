@@ -72,8 +72,11 @@ def audit_spec(request: Request) -> AuditSpec:
 def client_ip_prefix(request: Request) -> str | None:
     """The caller's address truncated to /24 (IPv4) or /48 (IPv6)."""
     address = request.remote_addr or request.ip
-    if not address:
-        return None
+    return _prefix_of(address) if address else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _prefix_of(address: str) -> str | None:
     try:
         prefix: str = _truncate.mask(address)  # type: ignore[assignment]
     except Exception:  # an address the strategy cannot parse (a unix socket, say)

@@ -30,6 +30,10 @@ class ApiConfig(Config):
     #: argon2id cost: "default" (RFC 9106) or "light" (tests and benchmarks only)
     ARGON2_PROFILE: str
     AUDIT_MAX_QUEUE: int
+    #: concurrent audit flushes; one flush with a short linger batches best under load
+    AUDIT_FLUSHERS: int
+    #: seconds a flush waits for more events (bench/RESULTS.md: 2 ms ≈ 6 events per commit)
+    AUDIT_LINGER_SECONDS: float
 
     def __init__(self, settings: Settings, database_url: str, **overrides: Any) -> None:
         super().__init__()
@@ -47,8 +51,13 @@ class ApiConfig(Config):
         self.KEYRING_REFRESH_SECONDS = 10.0
         self.ARGON2_PROFILE = "default"
         self.AUDIT_MAX_QUEUE = 10_000
+        self.AUDIT_FLUSHERS = 1
+        self.AUDIT_LINGER_SECONDS = 0.002
         self.REQUEST_MAX_SIZE = 64 * 1024
         self.TOUCHUP = False
         self.OAS_URL_PREFIX = "/docs"
         self.OAS_UI_DEFAULT = "redoc"
+        # no Swagger UI: its /docs/oauth2-redirect.html fetches a page from a CDN with a
+        # blocking urlopen (no timeout) inside the event loop; ReDoc at /docs suffices
+        self.OAS_UI_SWAGGER = False
         self.update(overrides)
