@@ -12,21 +12,31 @@ data: the API fails closed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
+from asyncpg import Record
+from asyncpg.pool import PoolConnectionProxy
 from sanic import HTTPResponse, Request
 from sanic.response import BaseHTTPResponse, JSONResponse
 
-from examstutor_api.errors import error_body
+from examstutor_api.errors import ServiceUnavailable, error_body
 from examstutor_platform.audit.events import AuditEvent
 from examstutor_platform.errors import AuditWriteError
 from examstutor_platform.masking import get_strategy
 
-__all__ = ["AuditSpec", "audit_spec", "audited", "client_ip_prefix", "store_audit_event"]
+__all__ = [
+    "AuditSpec",
+    "audit_spec",
+    "audited",
+    "audited_transaction",
+    "client_ip_prefix",
+    "store_audit_event",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -45,6 +55,8 @@ class AuditSpec:
     severity: str = "low"
     actor_pseudonym: str | None = None
     actor_role: str | None = None
+    #: set once the event is stored (before a write's COMMIT): the middleware skips it
+    stored: bool = False
 
 
 def audited(
@@ -98,14 +110,13 @@ def _outcome(status: int) -> str:
     return "error"
 
 
-async def store_audit_event(request: Request, response: BaseHTTPResponse) -> HTTPResponse | None:
-    """Response middleware: store the request's event; 503 without data if that fails."""
-    spec: AuditSpec | None = getattr(request.ctx, "audit", None)
-    if spec is None:
-        return None
+def _event(request: Request, spec: AuditSpec, status: int) -> AuditEvent:
     principal = getattr(request.ctx, "principal", None)
-    outcome = _outcome(response.status)
-    event = AuditEvent(
+    outcome = _outcome(status)
+    details = {**spec.details, "status": status}
+    if request.route:
+        details["route"] = request.route.name
+    return AuditEvent(
         actor_pseudonym=spec.actor_pseudonym
         or (principal.pseudonym if principal is not None else "anonymous"),
         actor_role=spec.actor_role or (principal.role if principal is not None else "anonymous"),
@@ -116,10 +127,12 @@ async def store_audit_event(request: Request, response: BaseHTTPResponse) -> HTT
         severity=_raise_to_medium(spec.severity) if outcome == "denied" else spec.severity,
         ip_prefix=client_ip_prefix(request),
         request_id=request.ctx.request_id,
-        details={**spec.details, "status": response.status, "route": request.route.name}
-        if request.route
-        else {**spec.details, "status": response.status},
+        details=details,
     )
+
+
+async def _write(request: Request, event: AuditEvent) -> bool:
+    """Store ``event``; False (and counted) when it cannot be stored."""
     ctx = request.app.ctx
     try:
         await ctx.writer.write(event)
@@ -127,16 +140,48 @@ async def store_audit_event(request: Request, response: BaseHTTPResponse) -> HTT
         if not isinstance(exc, AuditWriteError):
             _log.exception("audit event could not be built or written")
         ctx.metrics.audit_failures.inc()
-        request.ctx.audit = None
-        failed = JSONResponse(
-            error_body(
-                "audit_unavailable",
-                "the audit log cannot record this request right now; nothing was returned",
-                request.ctx.request_id,
-            ),
-            status=503,
-        )
-        failed.headers["X-Request-ID"] = request.ctx.request_id
-        failed.headers["Retry-After"] = "5"
-        return failed
-    return None
+        return False
+    return True
+
+
+@contextlib.asynccontextmanager
+async def audited_transaction(request: Request) -> AsyncIterator[PoolConnectionProxy[Record]]:
+    """A connection in a transaction whose COMMIT waits for the request's audit event.
+
+    Write routes use it instead of ``pool.acquire()`` + ``transaction()``: when
+    the body ends normally, the (successful) event is stored first; if it cannot
+    be, the transaction rolls back and the request fails with 503, so no write
+    is ever committed without its event. (The converse — an event stored for a
+    write whose COMMIT then fails — over-reports, never under-reports.)"""
+    async with request.app.ctx.pool.acquire() as conn, conn.transaction():
+        yield conn
+        spec: AuditSpec | None = getattr(request.ctx, "audit", None)
+        if spec is not None and not spec.stored:
+            if not await _write(request, _event(request, spec, 200)):
+                request.ctx.audit = None
+                raise ServiceUnavailable(
+                    "the audit log cannot record this request right now; nothing was changed",
+                    code="audit_unavailable",
+                )
+            spec.stored = True
+
+
+async def store_audit_event(request: Request, response: BaseHTTPResponse) -> HTTPResponse | None:
+    """Response middleware: store the request's event; 503 without data if that fails."""
+    spec: AuditSpec | None = getattr(request.ctx, "audit", None)
+    if spec is None or spec.stored:
+        return None
+    if await _write(request, _event(request, spec, response.status)):
+        return None
+    request.ctx.audit = None
+    failed = JSONResponse(
+        error_body(
+            "audit_unavailable",
+            "the audit log cannot record this request right now; nothing was returned",
+            request.ctx.request_id,
+        ),
+        status=503,
+    )
+    failed.headers["X-Request-ID"] = request.ctx.request_id
+    failed.headers["Retry-After"] = "5"
+    return failed

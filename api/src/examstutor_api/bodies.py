@@ -1,9 +1,15 @@
 """Strict JSON request bodies: content type, size, syntax, then fields.
 
 Bodies are declared as frozen dataclasses. :func:`parse_body` checks the
-content type (415), parses the JSON (400), requires an object, rejects unknown
+content type (415), parses the JSON (400, also for a name given twice in one
+object and for nesting deeper than the decoder recurses), requires an object, rejects unknown
 fields and wrong types, and runs each field's constraint (422 naming the
 field). Nothing is written before a body has passed all of it.
+
+:func:`json_body` documents a body dataclass in OpenAPI exactly as
+:func:`parse_body` enforces it: every field typed, ``required`` unless it has a
+default, ``additionalProperties: false``, ``nullable`` where None is accepted,
+and the keywords a field's :func:`constrain` declares (lengths, patterns, enums).
 """
 
 from __future__ import annotations
@@ -21,16 +27,87 @@ from sanic import Request
 
 from examstutor_api.errors import BadRequest, Unprocessable, UnsupportedMediaType
 
-__all__ = ["EMAIL", "constrain", "parse_body", "parse_json_object", "parse_value"]
+__all__ = [
+    "EMAIL",
+    "body_schema",
+    "constrain",
+    "json_body",
+    "parse_body",
+    "parse_json_object",
+    "parse_value",
+    "query_int",
+]
 
 T = TypeVar("T")
+#: digits a whole-number query parameter may have (int() refuses over 4300 with ValueError)
+_MAX_DIGITS = 32
 EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]{1,190}\.[^@\s\x00-\x1f.]{2,63}$")
 
 
-def constrain(check: Callable[[Any], str | None], **kwargs: Any) -> Any:
-    """A dataclass field whose value must pass ``check`` (returns an error text or None)."""
-    metadata = {"check": check}
+def constrain(
+    check: Callable[[Any], str | None], *, schema: dict[str, Any] | None = None, **kwargs: Any
+) -> Any:
+    """A dataclass field whose value must pass ``check`` (returns an error text or None).
+
+    ``schema``: the JSON-schema keywords that describe ``check`` in OpenAPI
+    (``maxLength``, ``pattern``, ``enum``…), merged into the field's schema."""
+    metadata: dict[str, Any] = {"check": check}
+    if schema:
+        metadata["schema"] = schema
     return dataclasses.field(metadata=metadata, **kwargs)
+
+
+def body_schema(schema: type[Any]) -> dict[str, Any]:
+    """The OpenAPI 3.0 schema of a body dataclass, as :func:`parse_value` enforces it."""
+    hints = typing.get_type_hints(schema)
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for spec in dataclasses.fields(schema):
+        field_schema = {**_type_schema(hints[spec.name]), **spec.metadata.get("schema", {})}
+        if field_schema.get("nullable") and None not in field_schema.get("enum", [None]):
+            field_schema["enum"] = [*field_schema["enum"], None]  # OpenAPI 3.0: null is listed
+        properties[spec.name] = field_schema
+        if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+            required.append(spec.name)
+    document: dict[str, Any] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+    }
+    if required:
+        document["required"] = required
+    if schema.__doc__:
+        document["description"] = " ".join(schema.__doc__.split()).replace("``", "`")
+    return document
+
+
+def json_body(schema: type[Any]) -> dict[str, Any]:
+    """``application/json`` content for ``@openapi.body``: :func:`body_schema` of ``schema``."""
+    return {"application/json": {"schema": body_schema(schema)}}
+
+
+def _type_schema(hint: Any) -> dict[str, Any]:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1:
+            return {**_type_schema(inner[0]), "nullable": True}
+    if hint is bool:
+        return {"type": "boolean"}
+    if hint is int:
+        return {"type": "integer"}
+    if hint is str:
+        return {"type": "string"}
+    if hint is date:
+        return {"type": "string", "format": "date"}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _type_schema(args[1])}
+    if origin is list:
+        return {"type": "array", "items": _type_schema(args[0])}
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return body_schema(hint)
+    raise TypeError(f"no JSON schema for body field type {hint!r}")
 
 
 def parse_json_object(request: Request) -> dict[str, Any]:
@@ -41,9 +118,15 @@ def parse_json_object(request: Request) -> dict[str, Any]:
     raw = request.body or b""
     try:
         text = raw.decode("utf-8")
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(
+            text, parse_constant=_reject_constant, object_pairs_hook=_object_without_duplicates
+        )
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}", code="malformed_json") from None
+    except RecursionError:  # "[[[[…]]]]" nested deeper than the decoder recurses
+        raise BadRequest(
+            "the body is not valid JSON: nested too deeply", code="malformed_json"
+        ) from None
     if not isinstance(value, dict):
         raise BadRequest("the body must be a JSON object", code="malformed_json")
     return value
@@ -51,6 +134,33 @@ def parse_json_object(request: Request) -> dict[str, Any]:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object; a name given twice is refused (which one counts would be a guess)."""
+    value: dict[str, Any] = {}
+    for name, item in pairs:
+        if name in value:
+            raise ValueError(f"the name {name!r} appears twice in one object")
+        value[name] = item
+    return value
+
+
+def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """The query parameter ``name`` as a whole number from ``low`` to ``high`` (``default``
+    when absent); 422 naming it for anything else: blank, signs, non-ASCII digits such as
+    "²" or "١", or more digits than any such number needs."""
+    raw = request.get_args(keep_blank_values=True).get(name)
+    if raw is None:
+        return default
+    if (
+        not raw.isascii()
+        or not raw.isdigit()
+        or len(raw) > _MAX_DIGITS
+        or not low <= int(raw) <= high
+    ):
+        raise Unprocessable(f"{name} must be a whole number from {low} to {high}", field=name)
+    return int(raw)
 
 
 def parse_body(request: Request, schema: type[T]) -> T:

@@ -24,19 +24,20 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic.response import JSONResponse, ResponseStream, file_stream, text
+from sanic.response import JSONResponse, ResponseStream, text
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi import types as oas
 
 from examstutor_api.auditing import audit_spec, audited
 from examstutor_api.auth.principal import require
+from examstutor_api.bodies import query_int
 from examstutor_api.errors import NotFound, Unprocessable
 from examstutor_platform.audit.signing import Signer
 from examstutor_platform.db.queries import load_queries
@@ -55,6 +56,7 @@ _FILE = re.compile(r"^events-\d{4}\.parquet$|^manifest\.json$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 MANIFEST = "manifest.json"
 EVENTS_DEFAULT, EVENTS_MAX = 100, 1000
+_CHUNK = 64 * 1024
 _MEDIA_TYPES = {".parquet": "application/vnd.apache.parquet", ".json": "application/json"}
 
 
@@ -310,13 +312,36 @@ async def download_export(request: Request, day: str, name: str) -> HTTPResponse
         return HTTPResponse(status=304, headers=headers)
     size = (await asyncio.to_thread(path.stat)).st_size
     spec.details = {"operation": "download", "bytes": size}
-    return await file_stream(
-        path,
-        chunk_size=64 * 1024,
-        mime_type=_MEDIA_TYPES[path.suffix],
-        headers={**headers, "Content-Length": str(size)},
-        filename=f"{day}-{name}",
+    return ResponseStream(
+        _streamer(path),
+        headers={
+            **headers,
+            "Content-Length": str(size),
+            "Content-Disposition": f'attachment; filename="{day}-{name}"',
+        },
+        content_type=_MEDIA_TYPES[path.suffix],
     )
+
+
+def _streamer(path: Path) -> Callable[[Any], Coroutine[Any, Any, None]]:
+    """Stream ``path`` in chunks, closing it however the stream ends.
+
+    Not sanic's ``file_stream``: it opens the file in a worker thread, and when the
+    client goes away while that open (or the close) still waits for a thread, the
+    cancelled task never closes the file; it lingers until garbage collection. Here
+    the open and the close are plain calls (a local file: no real wait), so a
+    cancellation between them always reaches the ``finally``; only reads go to a thread.
+    """
+
+    async def stream(response: Any) -> None:
+        handle = path.open("rb")
+        try:
+            while chunk := await asyncio.to_thread(handle.read, _CHUNK):
+                await response.write(chunk)
+        finally:
+            handle.close()
+
+    return stream
 
 
 # ---------------------------------------------------------------- the public key
@@ -341,15 +366,6 @@ async def public_key(request: Request) -> HTTPResponse:
 
 
 # ---------------------------------------------------------------- events by seq
-
-
-def _int_arg(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.get_args(keep_blank_values=True).get(name)
-    if raw is None:
-        return default
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
-        raise Unprocessable(f"{name} must be a whole number from {low} to {high}", field=name)
-    return int(raw)
 
 
 def _instant(request: Request, name: str, *, end: bool) -> datetime | None:
@@ -417,8 +433,8 @@ def _event(row: Any) -> dict[str, Any]:
 async def events(request: Request) -> HTTPResponse:
     """A page of the audit log by ``seq``."""
     await require(request, "auditor")
-    after_seq = _int_arg(request, "after_seq", 0, 0, 2**63 - 1)
-    limit = _int_arg(request, "limit", EVENTS_DEFAULT, 1, EVENTS_MAX)
+    after_seq = query_int(request, "after_seq", 0, 0, 2**63 - 1)
+    limit = query_int(request, "limit", EVENTS_DEFAULT, 1, EVENTS_MAX)
     start = _instant(request, "from", end=False)
     stop = _instant(request, "to", end=True)
     if start is not None and stop is not None and stop < start:

@@ -34,15 +34,16 @@ from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import JSONResponse
 from sanic_ext import openapi
 
-from examstutor_api.auditing import audit_spec, audited, client_ip_prefix
+from examstutor_api.auditing import audit_spec, audited, audited_transaction, client_ip_prefix
 from examstutor_api.auth.passwords import (
     MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
     hash_password_async,
     password_problem,
     verify_password_async,
 )
 from examstutor_api.auth.principal import STAFF_ROLES, require
-from examstutor_api.bodies import EMAIL, constrain, parse_body
+from examstutor_api.bodies import EMAIL, constrain, json_body, parse_body
 from examstutor_api.errors import Conflict, NotFound, Unauthorized, Unprocessable, error_body
 from examstutor_api.students import age_on, insert_student
 from examstutor_platform.crypto import normalise_email
@@ -115,32 +116,51 @@ def _token_problem(value: str) -> str | None:
 # ---------------------------------------------------------------- bodies and answers
 
 
+_EMAIL_SCHEMA = {"maxLength": MAX_EMAIL_LENGTH, "pattern": EMAIL.pattern}
+
+
 @dataclass(frozen=True)
 class RegisterBody:
-    """A new student account."""
+    """A new student account. ``consents`` maps purposes (lower-case letters, digits, _)
+    to true or false and must grant ``terms``; under 18, ``guardian_email`` is required
+    (and refused from adults)."""
 
     date_of_birth: date
-    email: str = constrain(_email_problem)
-    password: str = constrain(password_problem)
-    full_name: str = constrain(_name_problem)
-    consents: dict[str, bool] = constrain(_consents_problem)  # noqa: RUF009 (no default)
-    phone: str | None = constrain(_phone_problem, default=None)
-    guardian_email: str | None = constrain(_email_problem, default=None)
+    email: str = constrain(_email_problem, schema=_EMAIL_SCHEMA)
+    password: str = constrain(
+        password_problem,
+        schema={"minLength": MIN_PASSWORD_LENGTH, "maxLength": MAX_PASSWORD_LENGTH},
+    )
+    full_name: str = constrain(
+        _name_problem, schema={"minLength": 1, "maxLength": MAX_NAME_LENGTH, "pattern": r"\S"}
+    )
+    consents: dict[str, bool] = constrain(  # noqa: RUF009 (no default)
+        _consents_problem,
+        schema={
+            "maxProperties": MAX_CONSENTS,
+            "required": ["terms"],
+            "properties": {"terms": {"type": "boolean", "enum": [True]}},
+        },
+    )
+    phone: str | None = constrain(_phone_problem, schema={"pattern": _PHONE.pattern}, default=None)
+    guardian_email: str | None = constrain(_email_problem, schema=_EMAIL_SCHEMA, default=None)
 
 
 @dataclass(frozen=True)
 class GuardianConsentBody:
     """The token from the guardian's confirmation link."""
 
-    token: str = constrain(_token_problem)
+    token: str = constrain(_token_problem, schema={"minLength": 1, "maxLength": MAX_TOKEN_LENGTH})
 
 
 @dataclass(frozen=True)
 class LoginBody:
     """Credentials of a student or a staff member."""
 
-    email: str = constrain(_email_problem)
-    password: str = constrain(_login_password_problem)
+    email: str = constrain(_email_problem, schema=_EMAIL_SCHEMA)
+    password: str = constrain(
+        _login_password_problem, schema={"minLength": 1, "maxLength": MAX_PASSWORD_LENGTH}
+    )
 
 
 @dataclass(frozen=True)
@@ -219,7 +239,7 @@ def _check_registration(body: RegisterBody, today: date) -> bool:
     "`pending_guardian_consent` until the guardian confirms. 409 `email_taken` when the "
     "email already has an account."
 )
-@openapi.body({"application/json": RegisterBody}, required=True)
+@openapi.body(json_body(RegisterBody), required=True)
 @openapi.response(201, {"application/json": RegisteredAnswer}, "The account was created")
 @openapi.response(409, _JSON_ERROR, "The email already has an account")
 @openapi.response(422, _JSON_ERROR, "A field is invalid; `field` names it")
@@ -238,7 +258,7 @@ async def register(request: Request) -> HTTPResponse:
     status = "pending_guardian_consent" if minor else "active"
     cipher = ctx.cipher
     token: str | None = None
-    async with ctx.pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(request) as conn:
         try:
             await insert_student(
                 conn,
@@ -265,11 +285,11 @@ async def register(request: Request) -> HTTPResponse:
                     for purpose, granted in body.consents.items()
                 ],
             )
-    pseudonym = ctx.pseudonyms.pseudonym("student", str(student_id))
-    spec = audit_spec(request)
-    spec.resource_id = spec.actor_pseudonym = pseudonym
-    spec.actor_role = "student"
-    spec.details = {"account_status": status}
+        pseudonym = ctx.pseudonyms.pseudonym("student", str(student_id))
+        spec = audit_spec(request)
+        spec.resource_id = spec.actor_pseudonym = pseudonym
+        spec.actor_role = "student"
+        spec.details = {"account_status": status}
     if token is not None and ctx.settings.env == "dev":
         _guardian_log.info(
             'guardian consent link for %s: POST /v1/auth/guardian-consent {"token": "%s"}',
@@ -323,7 +343,7 @@ async def _ask_guardian(
     "`consent_token_expired` once it is past its 7 days. The consent ledger records the "
     "guardian as the one who consented."
 )
-@openapi.body({"application/json": GuardianConsentBody}, required=True)
+@openapi.body(json_body(GuardianConsentBody), required=True)
 @openapi.response(200, {"application/json": RegisteredAnswer}, "The account is active")
 @openapi.response(404, _JSON_ERROR, "Unknown or already used token")
 @openapi.response(409, _JSON_ERROR, "The token has expired")
@@ -335,7 +355,7 @@ async def guardian_consent(request: Request) -> HTTPResponse:
     ctx = request.app.ctx
     spec = audit_spec(request)
     token_hash = hashlib.sha256(body.token.encode()).digest()
-    async with ctx.pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(request) as conn:
         row = await conn.fetchrow(REGISTRATION["guardian_token_for_update"], token_hash)
         if row is not None:
             spec.resource_id = ctx.pseudonyms.pseudonym("student", str(row["student_id"]))
@@ -361,9 +381,9 @@ async def guardian_consent(request: Request) -> HTTPResponse:
                 for purpose, granted in consents.items()
             ],
         )
-    spec.actor_pseudonym = guardian
-    spec.actor_role = "guardian"
-    spec.details = {"purposes": sorted(consents)}
+        spec.actor_pseudonym = guardian
+        spec.actor_role = "guardian"
+        spec.details = {"purposes": sorted(consents)}
     return JSONResponse({"student_id": str(student_id), "status": "active"})
 
 
@@ -377,7 +397,7 @@ async def guardian_consent(request: Request) -> HTTPResponse:
     "wrong password. After repeated failures for an email or from a network, 429 "
     "`rate_limited` with `Retry-After`."
 )
-@openapi.body({"application/json": LoginBody}, required=True)
+@openapi.body(json_body(LoginBody), required=True)
 @openapi.response(200, {"application/json": TokenAnswer}, "Signed in")
 @openapi.response(401, _JSON_ERROR, "Email or password is wrong")
 @openapi.response(422, _JSON_ERROR, "A field is invalid; `field` names it")
@@ -414,7 +434,7 @@ async def login(request: Request) -> HTTPResponse:
     assert subject is not None  # a hash matched
     kind, role = ("student", "student") if student is not None else ("staff", subject["role"])
     token, claims = ctx.tokens.issue(subject["id"], role)
-    async with ctx.pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(request) as conn:
         await conn.execute(AUTH["clear_failures"], email_index)
         if kind == "student":
             await conn.execute(AUTH["record_login_success"], subject["id"])
@@ -427,9 +447,9 @@ async def login(request: Request) -> HTTPResponse:
             ip_prefix,
             claims.expires_at,
         )
-    pseudonym = ctx.pseudonyms.pseudonym(kind, str(subject["id"]))
-    spec.actor_pseudonym = spec.resource_id = pseudonym
-    spec.actor_role = role
+        pseudonym = ctx.pseudonyms.pseudonym(kind, str(subject["id"]))
+        spec.actor_pseudonym = spec.resource_id = pseudonym
+        spec.actor_role = role
     answer = JSONResponse(
         {"access_token": token, "token_type": "bearer", "expires_in": ctx.tokens.ttl}
     )

@@ -17,7 +17,7 @@ from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import JSONResponse, empty
 from sanic_ext import openapi
 
-from examstutor_api.auditing import audit_spec, audited, client_ip_prefix
+from examstutor_api.auditing import audit_spec, audited, audited_transaction, client_ip_prefix
 from examstutor_api.auth import Principal, require
 from examstutor_api.auth.passwords import (
     MAX_PASSWORD_LENGTH,
@@ -232,7 +232,7 @@ async def rectify_profile(request: Request) -> HTTPResponse:
     ctx = request.app.ctx
     student_id = principal.subject_id
     try:
-        async with ctx.pool.acquire() as conn, conn.transaction():
+        async with audited_transaction(request) as conn:
             profile = await load_profile(conn, ctx.cipher, student_id, for_update=True)
             if profile is None:
                 raise NotFound("no such profile")
@@ -303,11 +303,11 @@ async def change_password(request: Request) -> HTTPResponse:
     if not await verify_password_async(request, body.current_password, row["password_hash"]):
         raise Unauthorized("the current password is not correct", code="invalid_credentials")
     new_hash = await hash_password_async(request, body.new_password)
-    async with ctx.pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(request) as conn:
         await conn.execute(Q["set_password"], student_id, new_hash)
         revoked = await conn.execute(Q["revoke_other_sessions"], student_id, principal.jti)
         await conn.execute(Q["clear_email_attempts"], email_index)
-    audit_spec(request).details["sessions_revoked"] = int(revoked.split()[-1])
+        audit_spec(request).details["sessions_revoked"] = int(revoked.split()[-1])
     return empty()
 
 

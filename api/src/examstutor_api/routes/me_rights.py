@@ -18,7 +18,7 @@ from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import JSONResponse, raw
 from sanic_ext import openapi
 
-from examstutor_api.auditing import audit_spec, audited
+from examstutor_api.auditing import audit_spec, audited, audited_transaction
 from examstutor_api.bodies import parse_body
 from examstutor_api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from examstutor_api.export import build_export
@@ -349,7 +349,7 @@ async def set_consent(request: Request, purpose: str) -> HTTPResponse:
             code="terms_required",
         )
     ctx = request.app.ctx
-    async with ctx.pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(request) as conn:
         # the row lock serialises one student's consent changes
         profile = await load_profile(conn, ctx.cipher, principal.subject_id, for_update=True)
         if profile is None:
@@ -371,7 +371,8 @@ async def set_consent(request: Request, purpose: str) -> HTTPResponse:
                 "under 18, only a guardian can grant consent", code="guardian_consent_required"
             )
         row = await conn.fetchrow(Q["append_consent"], principal.subject_id, purpose, body.granted)
-    spec.details["changed"] = True
+        assert row is not None  # INSERT … RETURNING
+        spec.details["changed"] = True
     return JSONResponse(
         {
             "purpose": purpose,

@@ -23,9 +23,9 @@ from sanic.response import JSONResponse
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi import types as oas
 
-from examstutor_api.auditing import audit_spec, audited
+from examstutor_api.auditing import audit_spec, audited, audited_transaction
 from examstutor_api.auth.principal import require
-from examstutor_api.bodies import constrain, parse_body
+from examstutor_api.bodies import constrain, json_body, parse_body, query_int
 from examstutor_api.errors import Conflict, NotFound, Unprocessable
 from examstutor_api.practice import QuestionBank, SelectionError, load_bank
 from examstutor_platform.db.queries import load_queries
@@ -70,28 +70,35 @@ def _answers_problem(value: list[Any]) -> str | None:
 # ---------------------------------------------------------------- bodies and answers
 
 
+#: the exams and subjects the shipped bank offers, as the OpenAPI document lists them
+_EXAMS = sorted(exam.id for exam in load_bank().exams())
+_SUBJECTS = sorted({subject.id for exam in load_bank().exams() for subject in exam.subjects})
+
+
 @dataclass(frozen=True)
 class SessionBody:
-    """Draw ``num_questions`` questions of one exam and subject."""
+    """Draw ``num_questions`` questions of one exam and subject (no more than it holds)."""
 
-    exam: str = constrain(_id_problem)
-    subject: str = constrain(_id_problem)
-    num_questions: int = constrain(_count_problem)
+    exam: str = constrain(_id_problem, schema={"enum": _EXAMS})
+    subject: str = constrain(_id_problem, schema={"enum": _SUBJECTS})
+    num_questions: int = constrain(_count_problem, schema={"minimum": 1, "maximum": MAX_QUESTIONS})
 
 
 @dataclass(frozen=True)
 class AnswerItem:
     """The choice (a letter, any case) given for one question of the session."""
 
-    question_id: str = constrain(_id_problem)
-    choice: str = constrain(_choice_problem)
+    question_id: str = constrain(_id_problem, schema={"minLength": 1, "maxLength": MAX_ID_LENGTH})
+    choice: str = constrain(_choice_problem, schema={"pattern": r"^\s*\S\s*$"})
 
 
 @dataclass(frozen=True)
 class AnswersBody:
     """The answers to a session; a question left out counts as wrong."""
 
-    answers: list[AnswerItem] = constrain(_answers_problem)  # noqa: RUF009 (no default)
+    answers: list[AnswerItem] = constrain(  # noqa: RUF009 (no default)
+        _answers_problem, schema={"minItems": 1, "maxItems": MAX_QUESTIONS}
+    )
 
 
 @dataclass(frozen=True)
@@ -241,7 +248,7 @@ def _pick(bank: QuestionBank, body: SessionBody) -> list[Any]:
     "subject holds)."
 )
 @openapi.secured("bearer")
-@openapi.body({"application/json": SessionBody}, required=True)
+@openapi.body(json_body(SessionBody), required=True)
 @openapi.response(201, {"application/json": SessionAnswer}, "The session and its questions")
 @openapi.response(401, _JSON_ERROR, "Not signed in")
 @openapi.response(403, _JSON_ERROR, "Not a student, or guardian consent is pending")
@@ -319,7 +326,7 @@ def _answer_map(body: AnswersBody, asked: list[str], bank: QuestionBank) -> dict
     "not offer."
 )
 @openapi.secured("bearer")
-@openapi.body({"application/json": AnswersBody}, required=True)
+@openapi.body(json_body(AnswersBody), required=True)
 @openapi.response(200, {"application/json": ScoreAnswer}, "The score and the corrections")
 @openapi.response(401, _JSON_ERROR, "Not signed in")
 @openapi.response(403, _JSON_ERROR, "Not a student, or guardian consent is pending")
@@ -335,7 +342,7 @@ async def answer_session(request: Request, session_id: uuid.UUID) -> HTTPRespons
     spec.details = {"operation": "answer"}
     body = parse_body(request, AnswersBody)
     bank = load_bank()
-    async with request.app.ctx.pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(request) as conn:
         row = await conn.fetchrow(Q["own_session_for_update"], session_id, principal.subject_id)
         if row is None:
             raise NotFound("no such practice session", code="session_not_found")
@@ -356,12 +363,12 @@ async def answer_session(request: Request, session_id: uuid.UUID) -> HTTPRespons
             ],
         )
         completed_at = await conn.fetchval(Q["complete_session"], session_id, result.correct)
-    spec.details = {
-        "operation": "answer",
-        "score": result.correct,
-        "total": result.total,
-        "answered": len(chosen),
-    }
+        spec.details = {
+            "operation": "answer",
+            "score": result.correct,
+            "total": result.total,
+            "answered": len(chosen),
+        }
     return JSONResponse(
         {
             "session_id": str(session_id),
@@ -382,15 +389,6 @@ async def answer_session(request: Request, session_id: uuid.UUID) -> HTTPRespons
             ],
         }
     )
-
-
-def _limit(request: Request) -> int:
-    raw = request.get_args(keep_blank_values=True).get("limit")
-    if raw is None:
-        return HISTORY_DEFAULT
-    if not raw.isdigit() or not 1 <= int(raw) <= HISTORY_MAX:
-        raise Unprocessable(f"limit must be a whole number from 1 to {HISTORY_MAX}", field="limit")
-    return int(raw)
 
 
 def _percent(score: int | None, total: int) -> float | None:
@@ -416,7 +414,7 @@ async def history(request: Request) -> HTTPResponse:
     principal = await require(request, "student")
     spec = audit_spec(request)
     spec.resource_id = principal.pseudonym
-    limit = _limit(request)
+    limit = query_int(request, "limit", HISTORY_DEFAULT, 1, HISTORY_MAX)
     async with request.app.ctx.pool.acquire() as conn:
         rows = await conn.fetch(Q["own_history"], principal.subject_id, limit)
     spec.details = {"operation": "history", "sessions": len(rows)}

@@ -17,7 +17,7 @@ from sanic.response import JSONResponse
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi import types as oas
 
-from examstutor_api.auditing import audit_spec, audited
+from examstutor_api.auditing import audit_spec, audited, audited_transaction
 from examstutor_api.auth import require
 from examstutor_api.bodies import constrain, parse_body
 from examstutor_api.errors import Unprocessable
@@ -130,7 +130,7 @@ async def ask_question(request: Request) -> HTTPResponse:
     question_id = uuid.uuid4()
     cipher = ctx.cipher
     sealed = cipher.encrypt(body.body, table=_TABLE, column=_COLUMN, row_id=str(question_id))
-    async with ctx.pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(request) as conn:
         row = await conn.fetchrow(
             Q["insert_question"],
             question_id,
@@ -139,7 +139,8 @@ async def ask_question(request: Request) -> HTTPResponse:
             sealed,
             cipher.primary_version,
         )
-    spec.details.update(question_id=str(question_id), subject=body.subject)
+        assert row is not None  # INSERT … RETURNING
+        spec.details.update(question_id=str(question_id), subject=body.subject)
     return JSONResponse(
         {
             "question_id": str(question_id),

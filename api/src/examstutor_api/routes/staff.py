@@ -18,10 +18,10 @@ from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import JSONResponse
 from sanic_ext import openapi
 
-from examstutor_api.auditing import audit_spec, audited
+from examstutor_api.auditing import audit_spec, audited, audited_transaction
 from examstutor_api.auth.passwords import hash_password_async
 from examstutor_api.auth.principal import STAFF_ROLES, require
-from examstutor_api.bodies import EMAIL, constrain, parse_body
+from examstutor_api.bodies import EMAIL, constrain, json_body, parse_body
 from examstutor_api.errors import Conflict, NotFound
 from examstutor_platform.db.queries import load_queries
 from examstutor_platform.masking import mask_email
@@ -51,8 +51,10 @@ def _role_problem(value: str) -> str | None:
 class StaffBody:
     """A new staff account."""
 
-    email: str = constrain(_email_problem)
-    role: str = constrain(_role_problem)
+    email: str = constrain(
+        _email_problem, schema={"maxLength": MAX_EMAIL_LENGTH, "pattern": EMAIL.pattern}
+    )
+    role: str = constrain(_role_problem, schema={"enum": list(STAFF_ROLES)})
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,7 @@ async def list_staff(request: Request) -> HTTPResponse:
     "hash. 409 `staff_exists` when the email already has an account (revoked ones included)."
 )
 @openapi.secured("bearer")
-@openapi.body({"application/json": StaffBody}, required=True)
+@openapi.body(json_body(StaffBody), required=True)
 @openapi.response(201, {"application/json": StaffCreatedAnswer}, "The account")
 @openapi.response(409, _JSON_ERROR, "The email already has a staff account")
 @openapi.response(422, _JSON_ERROR, "A field is invalid; `field` names it")
@@ -174,7 +176,7 @@ async def create(request: Request) -> HTTPResponse:
     password = secrets.token_urlsafe(_ONE_TIME_PASSWORD_BYTES)
     password_hash = await hash_password_async(request, password)
     ctx = request.app.ctx
-    async with ctx.pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(request) as conn:
         try:
             staff_id = await create_staff(
                 conn, ctx.cipher, ctx.index, body.email, body.role, password_hash
@@ -183,7 +185,7 @@ async def create(request: Request) -> HTTPResponse:
             raise Conflict(
                 "this email already has a staff account", code="staff_exists", field="email"
             ) from None
-    spec.resource_id = _pseudonym(request, staff_id)
+        spec.resource_id = _pseudonym(request, staff_id)
     answer = JSONResponse(
         {
             "staff_id": str(staff_id),
@@ -218,7 +220,7 @@ async def revoke(request: Request, staff_id: uuid.UUID) -> HTTPResponse:
     spec.details = {"operation": "revoke"}
     if staff_id == principal.subject_id:
         raise Conflict("an admin cannot revoke their own account", code="cannot_revoke_self")
-    async with request.app.ctx.pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(request) as conn:
         row = await conn.fetchrow(Q["staff_for_update"], staff_id)
         if row is None:
             raise NotFound("no such staff account", code="staff_not_found")
@@ -226,8 +228,8 @@ async def revoke(request: Request, staff_id: uuid.UUID) -> HTTPResponse:
             raise Conflict("this staff account was already revoked", code="staff_revoked")
         revoked_at = await conn.fetchval(Q["revoke_staff"], staff_id)
         status = await conn.execute(Q["revoke_staff_sessions"], staff_id)
-    sessions = int(status.split()[-1])
-    spec.details = {"operation": "revoke", "role": row["role"], "sessions_revoked": sessions}
+        sessions = int(status.split()[-1])
+        spec.details = {"operation": "revoke", "role": row["role"], "sessions_revoked": sessions}
     return JSONResponse(
         {
             "staff_id": str(staff_id),

@@ -18,9 +18,9 @@ from sanic.response import JSONResponse
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi import types as oas
 
-from examstutor_api.auditing import audit_spec, audited
+from examstutor_api.auditing import audit_spec, audited, audited_transaction
 from examstutor_api.auth.principal import require
-from examstutor_api.bodies import constrain, parse_body
+from examstutor_api.bodies import constrain, json_body, parse_body, query_int
 from examstutor_api.errors import Conflict, NotFound, Unprocessable
 from examstutor_platform.db.queries import load_queries
 from examstutor_platform.retention import load_policy
@@ -52,11 +52,16 @@ def _short_problem(value: str) -> str | None:
 
 @dataclass(frozen=True)
 class LegalHoldBody:
-    """Hold a student's data (``student_id``) or a whole category (``category``), not both."""
+    """Hold a student's data (``student_id``) or a whole retention category
+    (``category``): exactly one of the two."""
 
-    reason: str = constrain(_reason_problem)
-    student_id: str | None = constrain(_short_problem, default=None)
-    category: str | None = constrain(_short_problem, default=None)
+    reason: str = constrain(
+        _reason_problem, schema={"minLength": 1, "maxLength": MAX_REASON, "pattern": r"\S"}
+    )
+    student_id: str | None = constrain(_short_problem, schema={"format": "uuid"}, default=None)
+    category: str | None = constrain(
+        _short_problem, schema={"enum": list(load_policy().names())}, default=None
+    )
 
 
 @dataclass(frozen=True)
@@ -140,15 +145,6 @@ def _student(request: Request, student_id: uuid.UUID | None) -> str | None:
 # ---------------------------------------------------------------- the DSR queue
 
 
-def _int_arg(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.get_args(keep_blank_values=True).get(name)
-    if raw is None:
-        return default
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
-        raise Unprocessable(f"{name} must be a whole number from {low} to {high}", field=name)
-    return int(raw)
-
-
 @bp.get("/dsr-requests")
 @openapi.summary("The data-subject request queue, by due date")
 @openapi.description(
@@ -169,8 +165,8 @@ async def dsr_queue(request: Request) -> HTTPResponse:
     status = request.get_args(keep_blank_values=True).get("status")
     if status is not None and status not in DSR_STATUSES:
         raise Unprocessable(f"status must be one of {', '.join(DSR_STATUSES)}", field="status")
-    limit = _int_arg(request, "limit", QUEUE_DEFAULT, 1, QUEUE_MAX)
-    offset = _int_arg(request, "offset", 0, 0, MAX_OFFSET)
+    limit = query_int(request, "limit", QUEUE_DEFAULT, 1, QUEUE_MAX)
+    offset = query_int(request, "offset", 0, 0, MAX_OFFSET)
     async with request.app.ctx.pool.acquire() as conn:
         rows = await conn.fetch(Q["dsr_queue"], status, limit, offset)
     entries = [
@@ -243,7 +239,7 @@ def _target(body: LegalHoldBody) -> tuple[uuid.UUID | None, str | None]:
     "`student_not_found` for an unknown student."
 )
 @openapi.secured("bearer")
-@openapi.body({"application/json": LegalHoldBody}, required=True)
+@openapi.body(json_body(LegalHoldBody), required=True)
 @openapi.response(201, {"application/json": LegalHoldAnswer}, "The hold")
 @openapi.response(404, _JSON_ERROR, "No such student")
 @openapi.response(422, _JSON_ERROR, "A field is invalid; `field` names it")
@@ -261,13 +257,14 @@ async def place_hold(request: Request) -> HTTPResponse:
         "student": _student(request, student_id),
     }
     spec.severity = "medium"
-    async with request.app.ctx.pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(request) as conn:
         if student_id is not None and not await conn.fetchval(Q["student_exists"], student_id):
             raise NotFound("no such student", code="student_not_found")
         row = await conn.fetchrow(
             Q["insert_hold"], student_id, category, body.reason, principal.pseudonym
         )
-    spec.resource_id = str(row["id"])
+        assert row is not None  # INSERT … RETURNING
+        spec.resource_id = str(row["id"])
     return JSONResponse(_hold(request, row), status=201)
 
 
@@ -307,7 +304,7 @@ async def release_hold(request: Request, hold_id: uuid.UUID) -> HTTPResponse:
     spec.resource_id = str(hold_id)
     spec.details = {"operation": "release"}
     spec.severity = "medium"
-    async with request.app.ctx.pool.acquire() as conn, conn.transaction():
+    async with audited_transaction(request) as conn:
         current = await conn.fetchrow(Q["hold_for_update"], hold_id)
         if current is None:
             raise NotFound("no such legal hold", code="hold_not_found")
