@@ -145,19 +145,22 @@ async def _write(request: Request, event: AuditEvent) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def audited_transaction(request: Request) -> AsyncIterator[PoolConnectionProxy[Record]]:
+async def audited_transaction(
+    request: Request, status: int = 200
+) -> AsyncIterator[PoolConnectionProxy[Record]]:
     """A connection in a transaction whose COMMIT waits for the request's audit event.
 
     Write routes use it instead of ``pool.acquire()`` + ``transaction()``: when
     the body ends normally, the (successful) event is stored first; if it cannot
     be, the transaction rolls back and the request fails with 503, so no write
     is ever committed without its event. (The converse — an event stored for a
-    write whose COMMIT then fails — over-reports, never under-reports.)"""
+    write whose COMMIT then fails — over-reports, never under-reports.) ``status``
+    is the success status the route answers with, recorded in the event."""
     async with request.app.ctx.pool.acquire() as conn, conn.transaction():
         yield conn
         spec: AuditSpec | None = getattr(request.ctx, "audit", None)
         if spec is not None and not spec.stored:
-            if not await _write(request, _event(request, spec, 200)):
+            if not await _write(request, _event(request, spec, status)):
                 request.ctx.audit = None
                 raise ServiceUnavailable(
                     "the audit log cannot record this request right now; nothing was changed",

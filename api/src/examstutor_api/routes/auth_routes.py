@@ -258,7 +258,7 @@ async def register(request: Request) -> HTTPResponse:
     status = "pending_guardian_consent" if minor else "active"
     cipher = ctx.cipher
     token: str | None = None
-    async with audited_transaction(request) as conn:
+    async with audited_transaction(request, 201) as conn:
         try:
             await insert_student(
                 conn,

@@ -303,7 +303,7 @@ async def change_password(request: Request) -> HTTPResponse:
     if not await verify_password_async(request, body.current_password, row["password_hash"]):
         raise Unauthorized("the current password is not correct", code="invalid_credentials")
     new_hash = await hash_password_async(request, body.new_password)
-    async with audited_transaction(request) as conn:
+    async with audited_transaction(request, 204) as conn:
         await conn.execute(Q["set_password"], student_id, new_hash)
         revoked = await conn.execute(Q["revoke_other_sessions"], student_id, principal.jti)
         await conn.execute(Q["clear_email_attempts"], email_index)

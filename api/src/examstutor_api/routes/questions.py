@@ -130,7 +130,7 @@ async def ask_question(request: Request) -> HTTPResponse:
     question_id = uuid.uuid4()
     cipher = ctx.cipher
     sealed = cipher.encrypt(body.body, table=_TABLE, column=_COLUMN, row_id=str(question_id))
-    async with audited_transaction(request) as conn:
+    async with audited_transaction(request, 201) as conn:
         row = await conn.fetchrow(
             Q["insert_question"],
             question_id,

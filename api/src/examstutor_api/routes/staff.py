@@ -176,7 +176,7 @@ async def create(request: Request) -> HTTPResponse:
     password = secrets.token_urlsafe(_ONE_TIME_PASSWORD_BYTES)
     password_hash = await hash_password_async(request, password)
     ctx = request.app.ctx
-    async with audited_transaction(request) as conn:
+    async with audited_transaction(request, 201) as conn:
         try:
             staff_id = await create_staff(
                 conn, ctx.cipher, ctx.index, body.email, body.role, password_hash

@@ -257,7 +257,7 @@ async def place_hold(request: Request) -> HTTPResponse:
         "student": _student(request, student_id),
     }
     spec.severity = "medium"
-    async with audited_transaction(request) as conn:
+    async with audited_transaction(request, 201) as conn:
         if student_id is not None and not await conn.fetchval(Q["student_exists"], student_id):
             raise NotFound("no such student", code="student_not_found")
         row = await conn.fetchrow(
