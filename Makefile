@@ -44,6 +44,7 @@ unit: install
 bench: install
 	$(VENV)/bin/python bench/bench_field_encryption.py
 	$(VENV)/bin/python bench/bench_audit_writer.py
+	$(VENV)/bin/python bench/bench_retention.py
 
 # Regenerate the checked-in schema.sql from a database built by the migrations.
 schema: install

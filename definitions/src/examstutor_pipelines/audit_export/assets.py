@@ -37,13 +37,13 @@ def audit_seal(
     keyring: KeyRingResource,
     signer: SignerResource,
     export_store: ExportStoreResource,
-) -> dg.MaterializeResult:
+) -> dg.MaterializeResult[None]:
     """Seal the partition's day (catching up on any unsealed earlier day)."""
     settings = platform_settings(postgres, keyring, signer, export_store)
     day = date.fromisoformat(context.partition_key)
     seals = with_connection(
         postgres.database_url,
-        lambda conn: seal_through(conn, settings, day, context.run_id),
+        lambda conn: seal_through(conn, settings, day, context.run.run_id),
     )
     seal = seals[-1]
     caught_up = [s.day.isoformat() for s in seals[:-1] if s.created]
@@ -82,13 +82,13 @@ def audit_export(
     keyring: KeyRingResource,
     signer: SignerResource,
     export_store: ExportStoreResource,
-) -> dg.MaterializeResult:
+) -> dg.MaterializeResult[None]:
     """Export the partition's sealed day for auditors."""
     settings = platform_settings(postgres, keyring, signer, export_store)
     day = date.fromisoformat(context.partition_key)
     result = with_connection(
         postgres.database_url,
-        lambda conn: export_day(conn, settings, day, export_store.path, context.run_id),
+        lambda conn: export_day(conn, settings, day, export_store.path, context.run.run_id),
     )
     return dg.MaterializeResult(
         metadata={

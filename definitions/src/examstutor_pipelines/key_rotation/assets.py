@@ -15,6 +15,7 @@ from examstutor_pipelines.runtime import HEAVY_K8S, LIGHT_K8S, with_connection
 from examstutor_platform.audit.events import AuditEvent
 from examstutor_platform.audit.store import SYSTEM_ACTOR, append_event
 from examstutor_platform.crypto import (
+    RING_SETTLE_SECONDS,
     create_data_key,
     retire_unused_keys,
     rewrap_fields,
@@ -37,6 +38,13 @@ class DataKeyConfig(dg.Config):
 
     new_data_key: bool = True
     """Create a new primary data key (False: only rewrap data keys under the primary KEK)."""
+
+
+class SettleConfig(dg.Config):
+    """How long a step waits for every API to have loaded the new primary key."""
+
+    settle_seconds: float = RING_SETTLE_SECONDS
+    """Seconds the primary key must have existed before rows move onto it (or keys retire)."""
 
 
 def _event(action_details: dict[str, object]) -> AuditEvent:
@@ -64,7 +72,7 @@ def data_key(
     keyring: KeyRingResource,
     signer: SignerResource,
     export_store: ExportStoreResource,
-) -> dg.MaterializeResult:
+) -> dg.MaterializeResult[None]:
     """Rotate the KEK wrapping and (by default) the primary data key."""
     settings = platform_settings(postgres, keyring, signer, export_store)
 
@@ -99,14 +107,15 @@ def data_key(
 )
 def rewrapped_fields(
     context: dg.AssetExecutionContext,
+    config: SettleConfig,
     postgres: PostgresResource,
     keyring: KeyRingResource,
     signer: SignerResource,
     export_store: ExportStoreResource,
-) -> dg.MaterializeResult:
+) -> dg.MaterializeResult[None]:
     """Rewrap every ciphertext onto the primary key."""
     settings = platform_settings(postgres, keyring, signer, export_store)
-    result = asyncio.run(rewrap_fields(postgres.database_url, settings, run_id=context.run_id))
+    result = asyncio.run(rewrap_fields(postgres.database_url, settings, run_id=context.run.run_id))
     with_connection(
         postgres.database_url,
         lambda conn: append_event(
@@ -144,16 +153,17 @@ def all_rows_on_primary_key(postgres: PostgresResource) -> dg.AssetCheckResult:
     description="Retires every data key that no ciphertext uses any more.",
 )
 def retired_data_keys(
+    config: SettleConfig,
     postgres: PostgresResource,
     keyring: KeyRingResource,
     signer: SignerResource,
     export_store: ExportStoreResource,
-) -> dg.MaterializeResult:
+) -> dg.MaterializeResult[None]:
     """Retire the keys no row needs."""
     settings = platform_settings(postgres, keyring, signer, export_store)
 
     async def work(conn: DbConnection) -> list[int]:
-        retired = await retire_unused_keys(conn, settings)
+        retired = await retire_unused_keys(conn, settings, settle_seconds=config.settle_seconds)
         await append_event(conn, _event({"step": "retired_data_keys", "retired": retired}))
         return retired
 

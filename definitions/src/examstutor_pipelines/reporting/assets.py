@@ -22,7 +22,7 @@ __all__ = ["compliance_report", "no_overdue_dsr_requests"]
 )
 def compliance_report(
     context: dg.AssetExecutionContext, postgres: PostgresResource
-) -> dg.MaterializeResult:
+) -> dg.MaterializeResult[None]:
     """Take today's compliance snapshot."""
     snapshot = with_connection(
         postgres.database_url, lambda conn: compliance_snapshot(conn, datetime.now(UTC))

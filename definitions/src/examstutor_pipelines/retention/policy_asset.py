@@ -14,7 +14,7 @@ __all__ = ["retention_policy"]
     "(tables, clock, period, legal basis, action, masking). Its version is the SHA-256 of the "
     "file, recorded in every deletion certificate.",
 )
-def retention_policy() -> dg.MaterializeResult:
+def retention_policy() -> dg.MaterializeResult[None]:
     """Publish the policy as table metadata."""
     policy = load_policy()
     rows = policy.as_table()

@@ -36,7 +36,7 @@ from examstutor_platform.audit.stream import QUERIES, DayChain, RowProgress, day
 from examstutor_platform.audit.stream import stream_day as _stream_day
 from examstutor_platform.db.pool import DbConnection
 from examstutor_platform.errors import AuditError, ChainBrokenError, SignatureError
-from examstutor_platform.retention import load_policy
+from examstutor_platform.retention.policy import load_policy
 from examstutor_platform.settings import Settings
 
 __all__ = [

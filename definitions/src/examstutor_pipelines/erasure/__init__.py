@@ -1,0 +1,1 @@
+"""Erasure requests: one run per pending request, started by a sensor."""

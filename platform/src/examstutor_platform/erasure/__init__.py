@@ -1,0 +1,27 @@
+"""Erasure: one data subject's erasure request, carried out, certified and audited."""
+
+from __future__ import annotations
+
+from examstutor_platform.erasure.engine import (
+    ERASURE_TABLES,
+    ErasureError,
+    ErasureProgress,
+    ErasureResult,
+    OpenRequest,
+    erase_subject,
+    erasure_categories,
+    overdue_requests,
+    pending_erasure_requests,
+)
+
+__all__ = [
+    "ERASURE_TABLES",
+    "ErasureError",
+    "ErasureProgress",
+    "ErasureResult",
+    "OpenRequest",
+    "erase_subject",
+    "erasure_categories",
+    "overdue_requests",
+    "pending_erasure_requests",
+]

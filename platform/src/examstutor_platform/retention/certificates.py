@@ -1,0 +1,235 @@
+"""Deletion certificates, the durable per-batch progress they are built from, and the
+plain audit INSERT that accompanies them.
+
+A certificate (``deletion_certificates``, one per run id and category) states what a
+run removed: kind (``retention``, ``anonymisation``, ``erasure``), category, policy
+version, cutoff, counts per table and ``subjects_sha256``, the SHA-256 of the sorted,
+newline-joined, distinct pseudonyms of the subjects affected (the SHA-256 of the empty
+string when there are none). Anyone holding the pseudonym key can recompute it from a
+list of student ids: :func:`subjects_digest`.
+
+Progress ledger. A retention run commits batch by batch and may be killed between
+any two statements, so what a batch did is recorded in the SAME transaction as the
+batch itself: one ``cache_entries`` row per batch (``cache_entries`` is the one
+general-purpose table the pipelines role may write and delete; migrations are
+forward-only and this work adds none), keyed ``retention-progress:<category>:
+<attempt>:<batch>``, holding the run id, table, row count, cutoff and the batch's
+subjects: student ids packed 16 bytes each in one base64 string (one jsonb string
+parses far faster than thousands of array elements), other subjects as ``kind:id``. The
+certificate is written from the sum of all entries of the run, and the entries are
+deleted, in one final transaction: a run killed at any point and run again ends with
+exactly one certificate whose counts are the rows actually processed by all its
+attempts. Entries of another run id (a run killed and never resumed) are certified
+under their own run id by the next run of the category. The ``cache`` category never
+deletes these entries (``keep_cache_entries``). The ids are those the ``consents`` and
+``dsr_requests`` rows carry too; they live only until the run is certified.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from examstutor_platform.audit.events import AuditEvent
+from examstutor_platform.db.pool import DbConnection
+from examstutor_platform.db.queries import load_queries
+
+__all__ = [
+    "ACTOR_PSEUDONYM",
+    "ACTOR_ROLE",
+    "PROGRESS_PREFIX",
+    "Certificate",
+    "CertificateKind",
+    "RunProgress",
+    "certificate_by_id",
+    "clear_progress",
+    "find_certificate",
+    "issue_certificate",
+    "progress_prefix",
+    "record_audit_event",
+    "record_batch",
+    "subjects_digest",
+    "take_progress",
+]
+
+CertificateKind = Literal["retention", "anonymisation", "erasure"]
+
+#: who the pipelines' audit events name as actor
+ACTOR_PSEUDONYM = "pipelines"
+ACTOR_ROLE = "system"
+#: every progress entry's key starts with this
+PROGRESS_PREFIX = "retention-progress:"
+
+_Q = load_queries("examstutor_platform.retention", "engine.sql")
+
+
+def subjects_digest(pseudonyms: Iterable[str]) -> str:
+    """SHA-256 hex of the distinct ``pseudonyms``, sorted and joined by newlines."""
+    return hashlib.sha256("\n".join(sorted(set(pseudonyms))).encode("utf-8")).hexdigest()
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    """A row of ``deletion_certificates``."""
+
+    id: UUID
+    run_id: str
+    kind: str
+    category: str
+    policy_version: str
+    cutoff: datetime | None
+    counts: Mapping[str, Any]
+    subjects_sha256: str
+    issued_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> Certificate:
+        """The certificate of a row selected by ``find_certificate``/``certificate_by_id``."""
+        return cls(
+            row["id"],
+            row["run_id"],
+            row["kind"],
+            row["category"],
+            row["policy_version"],
+            row["cutoff"],
+            json.loads(row["counts"]),
+            row["subjects_sha256"],
+            row["issued_at"],
+        )
+
+
+async def find_certificate(conn: DbConnection, run_id: str, category: str) -> Certificate | None:
+    """The certificate of ``run_id`` for ``category``, if one was issued."""
+    row = await conn.fetchrow(_Q["find_certificate"], run_id, category)
+    return None if row is None else Certificate.from_row(row)
+
+
+async def certificate_by_id(conn: DbConnection, certificate_id: UUID) -> Certificate | None:
+    """The certificate with this id, or None."""
+    row = await conn.fetchrow(_Q["certificate_by_id"], certificate_id)
+    return None if row is None else Certificate.from_row(row)
+
+
+async def issue_certificate(
+    conn: DbConnection,
+    *,
+    run_id: str,
+    kind: CertificateKind,
+    category: str,
+    policy_version: str,
+    cutoff: datetime | None,
+    counts: Mapping[str, Any],
+    subjects_sha256: str,
+) -> tuple[Certificate, bool]:
+    """Insert the certificate unless ``(run_id, category)`` has one; return it and whether
+    this call created it."""
+    created = await conn.fetchval(
+        _Q["insert_certificate"],
+        run_id,
+        kind,
+        category,
+        policy_version,
+        cutoff,
+        _dumps(dict(counts)),
+        subjects_sha256,
+    )
+    certificate = await find_certificate(conn, run_id, category)
+    if certificate is None:  # pragma: no cover - the row was inserted or existed just now
+        raise LookupError(f"no certificate for run {run_id!r}, category {category!r}")
+    return certificate, created is not None
+
+
+async def record_audit_event(conn: DbConnection, event: AuditEvent) -> None:
+    """Append ``event`` with a plain INSERT, in the caller's transaction (the pipelines
+    write their few events together with the work they describe, not through the
+    group-commit writer)."""
+    values = event.as_row()
+    await conn.execute(_Q["insert_audit_event"], *values[:-1], _dumps(values[-1]))
+
+
+def progress_prefix(category: str) -> str:
+    """Key prefix of the progress entries of ``category``."""
+    return f"{PROGRESS_PREFIX}{category}:"
+
+
+@dataclass
+class RunProgress:
+    """What the committed batches of one run id did, summed over its attempts: rows per
+    table and the subjects affected (16-byte student ids, ``kind:id`` for others)."""
+
+    run_id: str
+    rows: dict[str, int] = field(default_factory=dict)
+    students: set[bytes] = field(default_factory=set)
+    others: set[str] = field(default_factory=set)
+    cutoff: datetime | None = None
+    batches: int = 0
+
+    @property
+    def subjects(self) -> int:
+        """How many distinct subjects the run affected."""
+        return len(self.students) + len(self.others)
+
+
+async def record_batch(
+    conn: DbConnection,
+    *,
+    category: str,
+    run_id: str,
+    attempt: str,
+    batch: int,
+    table: str,
+    rows: int,
+    students: bytes,
+    others: Iterable[str],
+    cutoff: datetime,
+) -> None:
+    """Record one batch: its rows and subjects (``students`` packed 16 bytes each);
+    call in the batch's own transaction."""
+    value = {
+        "run_id": run_id,
+        "table": table,
+        "rows": rows,
+        "cutoff": cutoff.isoformat(),
+        "students": base64.b64encode(students).decode("ascii"),
+        "others": list(others),
+    }
+    await conn.execute(
+        _Q["insert_progress"], f"{progress_prefix(category)}{attempt}:{batch:08d}", _dumps(value)
+    )
+
+
+async def take_progress(
+    conn: DbConnection, category: str, *, known_attempt: str | None = None
+) -> dict[str, RunProgress]:
+    """Every run's progress for ``category``, by run id; locks the entries (call in the
+    transaction that certifies them and then :func:`clear_progress`). The subjects of
+    ``known_attempt``'s entries are not decoded: the caller holds them already."""
+    runs: dict[str, RunProgress] = {}
+    known = None if known_attempt is None else f"{progress_prefix(category)}{known_attempt}:"
+    for row in await conn.fetch(_Q["progress_entries"], progress_prefix(category)):
+        value = json.loads(row["value"])
+        run = runs.setdefault(value["run_id"], RunProgress(value["run_id"]))
+        run.rows[value["table"]] = run.rows.get(value["table"], 0) + int(value["rows"])
+        if known is None or not row["key"].startswith(known):
+            packed = base64.b64decode(value["students"])
+            run.students.update(packed[i : i + 16] for i in range(0, len(packed), 16))
+            run.others.update(value["others"])
+        cutoff = datetime.fromisoformat(value["cutoff"])
+        run.cutoff = cutoff if run.cutoff is None else max(run.cutoff, cutoff)
+        run.batches += 1
+    return runs
+
+
+async def clear_progress(conn: DbConnection, category: str) -> None:
+    """Delete the progress entries of ``category`` (after certifying them)."""
+    await conn.execute(_Q["delete_progress"], progress_prefix(category))
