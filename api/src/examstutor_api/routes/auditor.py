@@ -39,6 +39,8 @@ from examstutor_api.auditing import audit_spec, audited
 from examstutor_api.auth.principal import require
 from examstutor_api.bodies import query_int
 from examstutor_api.errors import NotFound, Unprocessable
+from examstutor_api.routes.schemas import ERROR as _JSON_ERROR
+from examstutor_api.routes.schemas import denials
 from examstutor_platform.audit.signing import Signer
 from examstutor_platform.db.queries import load_queries
 
@@ -121,25 +123,7 @@ class EventsAnswer:
     has_more: bool
 
 
-@dataclass(frozen=True)
-class _ErrorDetail:
-    code: str
-    message: str
-    request_id: str
-    field: str | None = None
-
-
-@dataclass(frozen=True)
-class _ErrorAnswer:
-    error: _ErrorDetail
-
-
-_JSON_ERROR = {"application/json": _ErrorAnswer}
-
-
-def _denials(handler: Any) -> Any:
-    handler = openapi.response(401, _JSON_ERROR, "Not signed in")(handler)
-    return openapi.response(403, _JSON_ERROR, "Not an auditor")(handler)
+_denials = denials("an auditor")
 
 
 # ---------------------------------------------------------------- exports on disk

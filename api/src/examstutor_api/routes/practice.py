@@ -28,6 +28,7 @@ from examstutor_api.auth.principal import require
 from examstutor_api.bodies import constrain, json_body, parse_body, query_int
 from examstutor_api.errors import Conflict, NotFound, Unprocessable
 from examstutor_api.practice import QuestionBank, SelectionError, load_bank
+from examstutor_api.routes.schemas import ERROR as _JSON_ERROR
 from examstutor_platform.db.queries import load_queries
 
 __all__ = ["bp"]
@@ -194,22 +195,6 @@ class HistoryAnswer:
     """The student's sessions, newest first."""
 
     sessions: list[HistoryEntry]
-
-
-@dataclass(frozen=True)
-class _ErrorDetail:
-    code: str
-    message: str
-    request_id: str
-    field: str | None = None
-
-
-@dataclass(frozen=True)
-class _ErrorAnswer:
-    error: _ErrorDetail
-
-
-_JSON_ERROR = {"application/json": _ErrorAnswer}
 
 
 # ---------------------------------------------------------------- routes

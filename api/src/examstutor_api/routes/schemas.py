@@ -8,8 +8,9 @@ a raw JSON schema through :func:`json_content`, emitted as it is.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
+from sanic_ext import openapi
 from sanic_ext.extensions.openapi import types as oas
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "TIME",
     "TIME_OR_NULL",
     "UUID",
+    "denials",
     "json_content",
     "object_schema",
     "schema",
@@ -26,6 +28,9 @@ __all__ = [
 
 #: sanic-ext's schema classes are untyped: a typed handle for mypy --strict (parameters)
 schema: Callable[..., oas.Schema] = oas.Schema
+
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def json_content(raw: dict[str, Any]) -> dict[str, Any]:
@@ -50,3 +55,13 @@ _ERROR_DETAIL = object_schema(code=TEXT, message=TEXT, request_id=TEXT, field=TE
 _ERROR_DETAIL["required"] = ["code", "message", "request_id"]
 #: the answer of every error: {"error": {"code", "message", "request_id", "field"?}}
 ERROR = json_content(object_schema(error=_ERROR_DETAIL))
+
+
+def denials(who: str) -> Callable[[F], F]:
+    """Document the 401 (not signed in) and 403 (not ``who``) answers of a route."""
+
+    def decorate(handler: F) -> F:
+        handler = openapi.response(401, ERROR, "Not signed in")(handler)
+        return openapi.response(403, ERROR, f"Not {who}")(handler)
+
+    return decorate

@@ -12,7 +12,6 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import JSONResponse
@@ -23,6 +22,8 @@ from examstutor_api.auth.passwords import hash_password_async
 from examstutor_api.auth.principal import STAFF_ROLES, require
 from examstutor_api.bodies import EMAIL, constrain, json_body, parse_body
 from examstutor_api.errors import Conflict, NotFound
+from examstutor_api.routes.schemas import ERROR as _JSON_ERROR
+from examstutor_api.routes.schemas import denials
 from examstutor_platform.db.queries import load_queries
 from examstutor_platform.masking import mask_email
 from examstutor_platform.staff import TABLE, StaffExistsError, create_staff
@@ -96,25 +97,7 @@ class StaffRevokedAnswer:
     sessions_revoked: int
 
 
-@dataclass(frozen=True)
-class _ErrorDetail:
-    code: str
-    message: str
-    request_id: str
-    field: str | None = None
-
-
-@dataclass(frozen=True)
-class _ErrorAnswer:
-    error: _ErrorDetail
-
-
-_JSON_ERROR = {"application/json": _ErrorAnswer}
-
-
-def _denials(handler: Any) -> Any:
-    handler = openapi.response(401, _JSON_ERROR, "Not signed in")(handler)
-    return openapi.response(403, _JSON_ERROR, "Not an admin")(handler)
+_denials = denials("an admin")
 
 
 def _pseudonym(request: Request, staff_id: uuid.UUID) -> str:

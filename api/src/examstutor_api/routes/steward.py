@@ -22,6 +22,8 @@ from examstutor_api.auditing import audit_spec, audited, audited_transaction
 from examstutor_api.auth.principal import require
 from examstutor_api.bodies import constrain, json_body, parse_body, query_int
 from examstutor_api.errors import Conflict, NotFound, Unprocessable
+from examstutor_api.routes.schemas import ERROR as _JSON_ERROR
+from examstutor_api.routes.schemas import denials
 from examstutor_platform.db.queries import load_queries
 from examstutor_platform.retention import load_policy
 
@@ -110,25 +112,7 @@ class LegalHoldsAnswer:
     holds: list[LegalHoldAnswer]
 
 
-@dataclass(frozen=True)
-class _ErrorDetail:
-    code: str
-    message: str
-    request_id: str
-    field: str | None = None
-
-
-@dataclass(frozen=True)
-class _ErrorAnswer:
-    error: _ErrorDetail
-
-
-_JSON_ERROR = {"application/json": _ErrorAnswer}
-
-
-def _denials(handler: Any) -> Any:
-    handler = openapi.response(401, _JSON_ERROR, "Not signed in")(handler)
-    return openapi.response(403, _JSON_ERROR, "Not a steward")(handler)
+_denials = denials("a steward")
 
 
 def _iso(value: Any) -> str | None:
