@@ -22,7 +22,6 @@ import pytest
 from examstutor_platform.db import EmbeddedPostgres, connect, migrate
 
 TEMPLATE = "examstutor_template"
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def with_database(url: str, database: str) -> str:
