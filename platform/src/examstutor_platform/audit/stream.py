@@ -59,6 +59,24 @@ __all__ = [
 
 QUERIES = load_queries("examstutor_platform.audit", "seal.sql")
 
+
+def _day_rows(columns: str) -> str:
+    """A business day's rows in seq order: ``columns``, details, canonical prefix/suffix."""
+    # built once at import from constants of this module and seal.sql, never from input
+    return (
+        f"SELECT seq, {columns} details, {QUERIES['canonical_parts']} "  # noqa: S608
+        "FROM audit_events WHERE occurred_at >= $1 AND occurred_at < $2 ORDER BY seq"
+    )
+
+
+#: seq, details and the canonical parts: what the seal hashes
+_DAY_CHAIN_ROWS = _day_rows("")
+#: the export's columns too (occurred_at as microseconds since the epoch)
+_DAY_EXPORT_ROWS = _day_rows(
+    "(extract(epoch FROM occurred_at) * 1000000)::bigint AS occurred_us, actor_pseudonym,"
+    " actor_role, action, resource, resource_id, outcome, severity, ip_prefix, request_id,"
+)
+
 #: COPY output handed to the worker at a time (whole rows; bounds memory)
 CHUNK_BYTES: Final = 8 << 20
 
@@ -255,7 +273,7 @@ async def stream_day(
     statement, so it sees one snapshot either way).
     """
     names = _EXPORT_COLUMNS if with_columns else _CHAIN_COLUMNS
-    query = QUERIES["day_export_rows" if with_columns else "day_chain_rows"]
+    query = _DAY_EXPORT_ROWS if with_columns else _DAY_CHAIN_ROWS
 
     def work(data: bytes) -> _Chunk:
         table = _read_chunk(data, names)
