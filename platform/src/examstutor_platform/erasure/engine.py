@@ -38,6 +38,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from examstutor_platform.audit.events import AuditEvent
+from examstutor_platform.audit.store import append_event
 from examstutor_platform.crypto import Pseudonymiser
 from examstutor_platform.db.pool import DbConnection
 from examstutor_platform.db.queries import load_queries
@@ -314,7 +315,7 @@ class _Eraser:
         )
 
     async def _audit(self, action: str, outcome: str, details: dict[str, Any]) -> None:
-        await certs.record_audit_event(
+        await append_event(
             self.conn,
             AuditEvent(
                 actor_pseudonym=certs.ACTOR_PSEUDONYM,

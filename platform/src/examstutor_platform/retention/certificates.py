@@ -36,7 +36,6 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from examstutor_platform.audit.events import AuditEvent
 from examstutor_platform.db.pool import DbConnection
 from examstutor_platform.db.queries import load_queries
 
@@ -52,7 +51,6 @@ __all__ = [
     "find_certificate",
     "issue_certificate",
     "progress_prefix",
-    "record_audit_event",
     "record_batch",
     "subjects_digest",
     "take_progress",
@@ -147,14 +145,6 @@ async def issue_certificate(
     if certificate is None:  # pragma: no cover - the row was inserted or existed just now
         raise LookupError(f"no certificate for run {run_id!r}, category {category!r}")
     return certificate, created is not None
-
-
-async def record_audit_event(conn: DbConnection, event: AuditEvent) -> None:
-    """Append ``event`` with a plain INSERT, in the caller's transaction (the pipelines
-    write their few events together with the work they describe, not through the
-    group-commit writer)."""
-    values = event.as_row()
-    await conn.execute(_Q["insert_audit_event"], *values[:-1], _dumps(values[-1]))
 
 
 def progress_prefix(category: str) -> str:

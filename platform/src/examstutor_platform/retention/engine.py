@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from examstutor_platform.audit.events import AuditEvent
+from examstutor_platform.audit.store import append_event
 from examstutor_platform.crypto import Pseudonymiser
 from examstutor_platform.db.pool import DbConnection
 from examstutor_platform.db.queries import load_queries
@@ -266,7 +267,7 @@ class _Run:
             }
             if adopted_by is not None:
                 details["completed_by_run"] = adopted_by
-            await certs.record_audit_event(
+            await append_event(
                 self.conn,
                 AuditEvent(
                     actor_pseudonym=certs.ACTOR_PSEUDONYM,

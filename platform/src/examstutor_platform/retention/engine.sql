@@ -265,11 +265,6 @@ SELECT key, value::text AS value
 -- name: delete_progress
 DELETE FROM cache_entries WHERE starts_with(key, $1);
 
--- name: insert_audit_event
-INSERT INTO audit_events (actor_pseudonym, actor_role, action, resource, resource_id,
-                          outcome, severity, ip_prefix, request_id, details)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text::jsonb);
-
 -- name: category_hold
 -- Legal holds (examstutor_platform.retention.holds).
 SELECT id, student_id, category, reason, placed_at

@@ -17,6 +17,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from examstutor_platform.audit.events import AuditEvent
+from examstutor_platform.audit.store import append_event
 from examstutor_platform.db.pool import DbConnection
 from examstutor_platform.db.queries import load_queries
 from examstutor_platform.retention import certificates as certs
@@ -113,7 +114,7 @@ async def drop_expired(
                 subjects_sha256=certs.subjects_digest(()),
             )
             if issued and audit:
-                await certs.record_audit_event(
+                await append_event(
                     conn,
                     AuditEvent(
                         actor_pseudonym=certs.ACTOR_PSEUDONYM,
