@@ -7,12 +7,14 @@ nothing is shared between runs, so a run pod needs no state of its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import dagster as dg
 
 from examstutor_platform.db.pool import DbConnection, connect
 
-__all__ = ["HEAVY_K8S", "LIGHT_K8S", "with_connection"]
+__all__ = ["HEAVY_K8S", "LIGHT_K8S", "as_metadata", "with_connection"]
 
 T = TypeVar("T")
 
@@ -51,3 +53,18 @@ def with_connection(url: str, work: Callable[[DbConnection], Awaitable[T]]) -> T
             await conn.close()
 
     return asyncio.run(main())
+
+
+def as_metadata(values: Mapping[str, Any]) -> dict[str, Any]:
+    """An engine's result as Dagster metadata: nested values as JSON, absent ones as "—"."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            out[key] = dg.MetadataValue.json(dict(value))
+        elif isinstance(value, list | tuple):
+            out[key] = dg.MetadataValue.json(list(value))
+        elif value is None:
+            out[key] = "—"
+        else:
+            out[key] = value
+    return out

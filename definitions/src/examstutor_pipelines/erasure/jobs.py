@@ -13,7 +13,7 @@ from examstutor_pipelines.resources import (
     SignerResource,
     platform_settings,
 )
-from examstutor_pipelines.runtime import LIGHT_K8S
+from examstutor_pipelines.runtime import LIGHT_K8S, as_metadata
 from examstutor_platform.erasure import erase_subject, pending_erasure_requests
 
 __all__ = ["ErasureConfig", "erase_student", "erasure_job", "erasure_request_sensor"]
@@ -46,11 +46,7 @@ def erase_student(
             progress=lambda stage: context.log.info(f"erasure {config.request_id}: {stage}"),
         )
     )
-    metadata = {
-        key: (dg.MetadataValue.json(value) if isinstance(value, dict) else value or "—")
-        for key, value in result.metadata().items()
-    }
-    return dg.Output(result.status, metadata=metadata)
+    return dg.Output(result.status, metadata=as_metadata(result.metadata()))
 
 
 @dg.job(

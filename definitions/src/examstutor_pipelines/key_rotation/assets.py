@@ -11,7 +11,7 @@ from examstutor_pipelines.resources import (
     SignerResource,
     platform_settings,
 )
-from examstutor_pipelines.runtime import HEAVY_K8S, LIGHT_K8S, with_connection
+from examstutor_pipelines.runtime import HEAVY_K8S, LIGHT_K8S, as_metadata, with_connection
 from examstutor_platform.audit.events import AuditEvent
 from examstutor_platform.audit.store import SYSTEM_ACTOR, append_event
 from examstutor_platform.crypto import (
@@ -129,7 +129,7 @@ def rewrapped_fields(
             ),
         ),
     )
-    return dg.MaterializeResult(metadata=dict(result.metadata()))
+    return dg.MaterializeResult(metadata=as_metadata(result.metadata()))
 
 
 @dg.asset_check(

@@ -9,9 +9,8 @@ and run again, it resumes without losing or doubling anything.
 """
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import dagster as dg
 
@@ -23,7 +22,7 @@ from examstutor_pipelines.resources import (
     platform_settings,
 )
 from examstutor_pipelines.retention.policy_asset import retention_policy
-from examstutor_pipelines.runtime import HEAVY_K8S
+from examstutor_pipelines.runtime import HEAVY_K8S, as_metadata
 from examstutor_platform.retention import load_policy
 from examstutor_platform.retention.engine import expired_counts, run_category
 
@@ -48,19 +47,6 @@ class RetentionConfig(dg.Config):
 
     preview: bool = False
     """Change nothing; report what would be deleted, anonymised or held."""
-
-
-def _metadata(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Dagster metadata: nested values as JSON, absent values as text."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, Mapping | list | tuple):
-            out[key] = dg.MetadataValue.json(value if isinstance(value, Mapping) else list(value))
-        elif value is None:
-            out[key] = "—"
-        else:
-            out[key] = value
-    return out
 
 
 def _run(
@@ -88,7 +74,7 @@ def _run(
     context.log.info(
         f"{category}: {verb} {result.total} rows, held {result.held_total} (cutoff {result.cutoff})"
     )
-    return dg.MaterializeResult(metadata=_metadata(result.metadata()))
+    return dg.MaterializeResult(metadata=as_metadata(result.metadata()))
 
 
 @dg.asset(
