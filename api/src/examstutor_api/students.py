@@ -15,7 +15,7 @@ from typing import Any
 from examstutor_platform.crypto import BlindIndex, FieldCipher
 from examstutor_platform.db.pool import DbConnection
 from examstutor_platform.db.queries import load_queries
-from examstutor_platform.masking import get_strategy
+from examstutor_platform.masking import age_on, get_strategy
 
 __all__ = [
     "PII_COLUMNS",
@@ -37,11 +37,6 @@ PII_COLUMNS = {
     "guardian_email": "guardian_email_enc",
 }
 _age_band = get_strategy("generalise_date", granularity="age_band")
-
-
-def age_on(born: date, today: date) -> int:
-    """Whole years between ``born`` and ``today``."""
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from examstutor_platform.crypto import (
     normalise_email,
 )
 from examstutor_platform.db.pool import connect
-from examstutor_platform.masking import get_strategy
+from examstutor_platform.masking import age_on, get_strategy
 from examstutor_platform.settings import Settings
 
 __all__ = ["DEMO_PASSWORD", "DemoStudent", "prepare_database", "seed_demo"]
@@ -79,10 +79,6 @@ ACTIONS = (
 )
 
 
-def _age(born: date, today: date) -> int:
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-
-
 async def prepare_database(settings: Settings, url: str, *, seed: bool) -> list[str]:
     """Make sure a primary data key exists; seed the demo once. Returns lines to print."""
     conn = await connect(url)
@@ -115,7 +111,7 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings) -> list[str]:
         for student in STUDENTS:
             sid = uuid.uuid4()
             student_ids.append(sid)
-            minor = _age(student.date_of_birth, today) < 18
+            minor = age_on(student.date_of_birth, today) < 18
             status = (
                 "pending_guardian_consent" if minor and not student.guardian_confirmed else "active"
             )
@@ -189,7 +185,7 @@ async def seed_demo(conn: asyncpg.Connection, settings: Settings) -> list[str]:
         await conn.copy_records_to_table(
             "audit_events", records=events, columns=("occurred_at", *COLUMNS)
         )
-    minors = sum(1 for s in STUDENTS if _age(s.date_of_birth, today) < 18)
+    minors = sum(1 for s in STUDENTS if age_on(s.date_of_birth, today) < 18)
     return [
         f"{len(STUDENTS)} students ({minors} under 18, one awaiting guardian consent), "
         f"password {DEMO_PASSWORD!r}, e.g. {STUDENTS[0].email}",

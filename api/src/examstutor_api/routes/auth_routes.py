@@ -45,6 +45,7 @@ from examstutor_api.auth.passwords import (
 from examstutor_api.auth.principal import STAFF_ROLES, require
 from examstutor_api.bodies import EMAIL, constrain, json_body, parse_body
 from examstutor_api.errors import Conflict, NotFound, Unauthorized, Unprocessable, error_body
+from examstutor_api.routes.schemas import ERROR as _JSON_ERROR
 from examstutor_api.students import age_on, insert_student
 from examstutor_platform.crypto import normalise_email
 from examstutor_platform.db.pool import DbConnection
@@ -178,26 +179,6 @@ class TokenAnswer:
     access_token: str
     token_type: str
     expires_in: int
-
-
-@dataclass(frozen=True)
-class ErrorDetail:
-    """What went wrong; ``field`` names the invalid field (422)."""
-
-    code: str
-    message: str
-    request_id: str
-    field: str | None = None
-
-
-@dataclass(frozen=True)
-class ErrorAnswer:
-    """Every error's shape."""
-
-    error: ErrorDetail
-
-
-_JSON_ERROR = {"application/json": ErrorAnswer}
 
 
 # ---------------------------------------------------------------- register

@@ -19,6 +19,7 @@ from examstutor_platform.masking.strategies import (
     TruncateIpConfig,
     TruncateIpStrategy,
     age_band,
+    age_on,
 )
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "TruncateIpConfig",
     "TruncateIpStrategy",
     "age_band",
+    "age_on",
     "get_strategy",
     "mask_email",
     "strategy_names",

@@ -47,6 +47,7 @@ __all__ = [
     "TruncateIpConfig",
     "TruncateIpStrategy",
     "age_band",
+    "age_on",
 ]
 
 #: (band, lowest age in it), youngest first
@@ -142,9 +143,14 @@ def _as_date(value: object, what: str) -> date:
     raise MaskingError(f"{what} must be a date or ISO date text, not {type(value).__name__}")
 
 
+def age_on(born: date, today: date) -> int:
+    """Whole years between ``born`` and ``today``."""
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
 def age_band(born: date, as_of: date) -> str:
     """The age band of someone born on ``born``, on ``as_of``."""
-    age = as_of.year - born.year - ((as_of.month, as_of.day) < (born.month, born.day))
+    age = age_on(born, as_of)
     if age < 0:
         raise MaskingError("generalise_date: the date is after as_of")
     band = AGE_BANDS[0][0]
