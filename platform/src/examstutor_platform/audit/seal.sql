@@ -67,23 +67,14 @@ FROM pg_inherits i
 JOIN pg_class c ON c.oid = i.inhrelid
 WHERE i.inhparent = 'audit_events'::regclass;
 
--- name: canonical_parts
--- A select-list fragment, not a query: the canonical form of each row (CONTRACT §6)
--- around its details. The prefix holds the keys before "details", the suffix those
--- after it, in sorted order. to_json gives the same string escapes as Python's json
--- with ensure_ascii=False; the timestamp is YYYY-MM-DDTHH:MM:SS.ffffffZ in UTC.
--- audit/stream.py builds the day queries (chain only, or with the export's columns)
--- around it, so the seal and the export hash exactly the same text.
-'{"action":' || coalesce(to_json(action)::text, 'null')
-|| ',"actor_pseudonym":' || coalesce(to_json(actor_pseudonym)::text, 'null')
-|| ',"actor_role":' || coalesce(to_json(actor_role)::text, 'null')
-|| ',"details":' AS prefix,
-',"ip_prefix":' || coalesce(to_json(ip_prefix)::text, 'null')
-|| ',"occurred_at":"' || to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-|| '","outcome":' || coalesce(to_json(outcome)::text, 'null')
-|| ',"request_id":' || coalesce(to_json(request_id)::text, 'null')
-|| ',"resource":' || coalesce(to_json(resource)::text, 'null')
-|| ',"resource_id":' || coalesce(to_json(resource_id)::text, 'null')
-|| ',"seq":' || seq::text
-|| ',"severity":' || coalesce(to_json(severity)::text, 'null')
-|| '}' AS suffix
+-- name: day_rows
+-- A business day's events in seq order ($1, $2: the day's bounds), as COPY text that
+-- audit/stream.py parses: occurred_at as microseconds since the epoch (exact: extract
+-- gives numeric), details as jsonb text. The canonical text of each row is built from
+-- these columns in audit/columnar.py.
+SELECT seq, (extract(epoch FROM occurred_at) * 1000000)::bigint AS occurred_us,
+       actor_pseudonym, actor_role, action, resource, resource_id, outcome, severity,
+       ip_prefix, request_id, details
+FROM audit_events
+WHERE occurred_at >= $1 AND occurred_at < $2
+ORDER BY seq;

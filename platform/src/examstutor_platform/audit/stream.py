@@ -1,20 +1,21 @@
 """One business day of audit events, streamed out of PostgreSQL with its hash chain.
 
 The seal, the export and ``audit verify`` all read a day the same way: one
-``COPY (SELECT … ORDER BY seq) TO STDOUT`` (text format) whose output is cut
-into chunks of whole rows, parsed by Arrow's CSV reader and chained in a
-worker thread while the server keeps producing the next chunk. Memory stays
-bounded by the chunk size whatever the day holds, and no Python object is
-made per row except the row's hash.
+``COPY (SELECT … ORDER BY seq) TO STDOUT`` (text format, the plain columns:
+``day_rows`` in ``seal.sql``) whose output is cut into chunks of whole rows.
+A pipeline of two worker threads overlaps with the server producing the next
+chunk: the first parses a chunk with Arrow's CSV reader, builds each row's
+canonical text with Arrow's string kernels
+(:func:`~examstutor_platform.audit.columnar.canonical_lines`) and chains it;
+the second hands the chunk's rows to the consumer (the Parquet writer, say).
+Memory stays bounded by the chunk size whatever the day holds, and no Python
+object is made per row except the row's hash.
 
-What the chain hashes is ``canonical(export_row(record))`` (CONTRACT §6). The
-server writes the canonical text of every column except ``details`` (keys in
-order, ``to_json`` for the JSON string escapes, ``to_char`` for the
-timestamp; see ``seal.sql``); ``details`` goes through
+What the chain hashes is ``canonical(export_row(record))`` (CONTRACT §6):
+``details`` goes through
 :func:`~examstutor_platform.audit.canonical.details_json` here, once per
-distinct value. A test checks both against
-:func:`~examstutor_platform.audit.canonical.canonical` on hostile text, and the
-offline verifier recomputes every export with the reference code alone.
+distinct value. Tests hold the result to the reference on hostile text, and
+the offline verifier recomputes every export with the reference code alone.
 
 COPY's text format escapes a backslash as ``\\\\`` and the control characters
 ``\\b \\f \\n \\r \\t \\v`` as letters; :func:`copy_unescape` undoes that for the
@@ -28,10 +29,11 @@ import hashlib
 import json
 import re
 from array import array
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from json.encoder import encode_basestring
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -42,6 +44,7 @@ import pyarrow.csv as pcsv
 
 from examstutor_platform.audit.canonical import EXPORT_COLUMNS, details_json
 from examstutor_platform.audit.chain import GENESIS
+from examstutor_platform.audit.columnar import TEXT_COLUMNS, canonical_lines
 from examstutor_platform.db.pool import DbConnection
 from examstutor_platform.db.queries import load_queries
 from examstutor_platform.errors import ChainBrokenError
@@ -50,6 +53,7 @@ __all__ = [
     "CHUNK_BYTES",
     "EXPORT_SCHEMA",
     "DayChain",
+    "DayRows",
     "RowProgress",
     "copy_unescape",
     "day_bounds",
@@ -58,24 +62,6 @@ __all__ = [
 ]
 
 QUERIES = load_queries("examstutor_platform.audit", "seal.sql")
-
-
-def _day_rows(columns: str) -> str:
-    """A business day's rows in seq order: ``columns``, details, canonical prefix/suffix."""
-    # built once at import from constants of this module and seal.sql, never from input
-    return (
-        f"SELECT seq, {columns} details, {QUERIES['canonical_parts']} "  # noqa: S608
-        "FROM audit_events WHERE occurred_at >= $1 AND occurred_at < $2 ORDER BY seq"
-    )
-
-
-#: seq, details and the canonical parts: what the seal hashes
-_DAY_CHAIN_ROWS = _day_rows("")
-#: the export's columns too (occurred_at as microseconds since the epoch)
-_DAY_EXPORT_ROWS = _day_rows(
-    "(extract(epoch FROM occurred_at) * 1000000)::bigint AS occurred_us, actor_pseudonym,"
-    " actor_role, action, resource, resource_id, outcome, severity, ip_prefix, request_id,"
-)
 
 #: COPY output handed to the worker at a time (whole rows; bounds memory)
 CHUNK_BYTES: Final = 8 << 20
@@ -88,10 +74,14 @@ EXPORT_SCHEMA: Final = pa.schema(
         *(pa.field(name, pa.string()) for name in EXPORT_COLUMNS[2:]),
     ]
 )
-_TEXT_COLUMNS: Final = EXPORT_COLUMNS[2:11]  # actor_pseudonym … request_id
-_CHAIN_COLUMNS: Final = ("seq", "details", "prefix", "suffix")
-_EXPORT_COLUMNS: Final = ("seq", "occurred_us", *_TEXT_COLUMNS, "details", "prefix", "suffix")
+#: the columns of ``day_rows``
+_NAMES: Final = ("seq", "occurred_us", *TEXT_COLUMNS, "details")
+_TYPES: Final = {name: pa.string() for name in _NAMES} | {
+    "seq": pa.int64(),
+    "occurred_us": pa.int64(),
+}
 _PARSE = pcsv.ParseOptions(delimiter="\t", quote_char=False, double_quote=False, escape_char=False)
+_CONVERT = pcsv.ConvertOptions(column_types=_TYPES, null_values=["\\N"], strings_can_be_null=True)
 _COPY_ESCAPE = re.compile(r"\\(.)", re.S)
 _COPY_LETTERS: Final = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 _DETAILS_CACHE_LIMIT: Final = 100_000
@@ -121,30 +111,52 @@ def _unescape_column(column: pa.Array) -> pa.Array:
     """``column`` with COPY escapes undone (only values holding a backslash change)."""
     if column.null_count == len(column) or not pc.any(pc.match_substring(column, "\\")).as_py():
         return column
-    values = column.to_pylist()
-    return pa.array([None if v is None else copy_unescape(v) for v in values], pa.string())
+    mask = pc.fill_null(pc.match_substring(column, "\\"), False)
+    values = [copy_unescape(v) for v in column.filter(mask).to_pylist()]
+    return pc.replace_with_mask(column, mask, pa.array(values, pa.string()))
 
 
-def _read_chunk(data: bytes, names: tuple[str, ...]) -> pa.Table:
-    types: dict[str, pa.DataType] = {name: pa.string() for name in names}
-    types["seq"] = pa.int64()
-    if "occurred_us" in types:
-        types["occurred_us"] = pa.int64()
+def _read_chunk(data: bytes | memoryview) -> pa.Table:
     return pcsv.read_csv(
         pa.py_buffer(data),
         read_options=pcsv.ReadOptions(
-            column_names=list(names), use_threads=False, block_size=len(data) + 1
+            column_names=list(_NAMES), use_threads=False, block_size=len(data) + 1
         ),
         parse_options=_PARSE,
-        convert_options=pcsv.ConvertOptions(
-            column_types=types, null_values=["\\N"], strings_can_be_null=True
-        ),
+        convert_options=_CONVERT,
     )
 
 
 def _column(table: pa.Table, name: str) -> pa.Array:
     column = table.column(name)
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
+@dataclass(frozen=True)
+class DayRows:
+    """One chunk of a day's rows as the export stores them, with their ``chain_hash``."""
+
+    seq: pa.Array
+    occurred_us: pa.Array
+    texts: tuple[pa.Array, ...]
+    details: pa.Array
+    chain_hash: pa.Array
+
+    @property
+    def num_rows(self) -> int:
+        """How many rows the chunk holds."""
+        return len(self.seq)
+
+    def export_batch(self) -> pa.RecordBatch:
+        """The rows in :data:`EXPORT_SCHEMA`."""
+        occurred = self.occurred_us.cast(pa.timestamp("us", tz="UTC"))
+        return pa.RecordBatch.from_arrays(
+            [self.seq, occurred, *self.texts, self.details, self.chain_hash], schema=EXPORT_SCHEMA
+        )
+
+    def hash_batch(self) -> pa.RecordBatch:
+        """(``seq``, ``chain_hash``) of each row."""
+        return pa.RecordBatch.from_arrays([self.seq, self.chain_hash], names=["seq", "chain_hash"])
 
 
 class DayChain:
@@ -165,6 +177,8 @@ class DayChain:
 
     def _details_for(self, raw: pa.Array) -> tuple[pa.Array, pa.Array]:
         """(canonical details text, that text as a JSON string literal) per row."""
+        if raw.null_count:
+            raise ChainBrokenError("a row without details in the day's events", seq=self.last_seq)
         encoded = raw.dictionary_encode()
         texts: list[str] = []
         literals: list[str] = []
@@ -202,29 +216,23 @@ class DayChain:
                     seq=seq[index].as_py(),
                 )
 
-    def add(self, table: pa.Table) -> tuple[pa.Array, pa.Array, pa.Array]:
-        """Chain one chunk; return its (seq, canonical details, chain_hash) arrays."""
+    def add(self, table: pa.Table) -> DayRows:
+        """Chain one chunk of ``day_rows`` (a non-empty table); return its rows and hashes."""
         seq = _column(table, "seq")
         self._check_order(seq)
+        occurred_us = _column(table, "occurred_us")
+        texts = tuple(_unescape_column(_column(table, name)) for name in TEXT_COLUMNS)
         details, literals = self._details_for(_column(table, "details"))
-        lines = pc.binary_join_element_wise(
-            _unescape_column(_column(table, "prefix")),
-            literals,
-            _unescape_column(_column(table, "suffix")),
-            "",
-        )
+        lines = canonical_lines(seq, occurred_us, texts, literals)
         _, offsets_buffer, data_buffer = lines.buffers()
-        offsets = memoryview(offsets_buffer).cast("i")[lines.offset :]
+        offsets = memoryview(offsets_buffer).cast("i")[lines.offset : lines.offset + len(lines) + 1]
         data = memoryview(data_buffer)
         sha256 = hashlib.sha256
         head = self._head
-        digests: list[bytes] = []
-        keep = digests.append
-        start = offsets[0]
-        for end in offsets[1 : len(lines) + 1]:
-            head = sha256(head + data[start:end]).digest()
-            keep(head)
-            start = end
+        bounds = offsets.tolist()
+        digests = [
+            head := sha256(head + data[start:end]).digest() for start, end in pairwise(bounds)
+        ]
         self._head = head
         count = len(seq)
         if self.first_seq is None:
@@ -236,22 +244,7 @@ class DayChain:
         chain_hash = pa.Array.from_buffers(
             pa.string(), count, [None, pa.py_buffer(hex_offsets), pa.py_buffer(hex_text)]
         )
-        return seq, details, chain_hash
-
-
-def _export_batch(
-    table: pa.Table, seq: pa.Array, details: pa.Array, chain_hash: pa.Array
-) -> pa.RecordBatch:
-    occurred = _column(table, "occurred_us").cast(pa.timestamp("us", tz="UTC"))
-    texts = [_unescape_column(_column(table, name)) for name in _TEXT_COLUMNS]
-    return pa.RecordBatch.from_arrays(
-        [seq, occurred, *texts, details, chain_hash], schema=EXPORT_SCHEMA
-    )
-
-
-@dataclass(frozen=True)
-class _Chunk:
-    rows: int
+        return DayRows(seq, occurred_us, texts, details, chain_hash)
 
 
 async def stream_day(
@@ -267,63 +260,92 @@ async def stream_day(
 ) -> DayChain:
     """Chain every event with ``start <= occurred_at < end`` in seq order onto ``chain``.
 
-    ``on_batch`` gets each chunk's rows, in order, in the worker thread: a
-    record batch of (``seq``, ``chain_hash``), or of :data:`EXPORT_SCHEMA` with
-    ``with_columns``. The caller owns the transaction (the COPY is one
-    statement, so it sees one snapshot either way).
+    ``on_batch`` gets each chunk's rows, in order, in a worker thread of its
+    own (while the next chunk is chained): a record batch of (``seq``,
+    ``chain_hash``), or of :data:`EXPORT_SCHEMA` with ``with_columns``.
+    ``progress`` gets the rows handled so far (chained, and given to
+    ``on_batch``). The caller owns the transaction (the COPY is one statement,
+    so it sees one snapshot either way).
     """
-    names = _EXPORT_COLUMNS if with_columns else _CHAIN_COLUMNS
-    query = _DAY_EXPORT_ROWS if with_columns else _DAY_CHAIN_ROWS
 
-    def work(data: bytes) -> _Chunk:
-        table = _read_chunk(data, names)
+    def work(data: bytes | memoryview) -> tuple[int, pa.RecordBatch | None]:
+        table = _read_chunk(data)
         if table.num_rows == 0:
-            return _Chunk(0)
-        seq, details, chain_hash = chain.add(table)
-        if on_batch is not None:
-            if with_columns:
-                on_batch(_export_batch(table, seq, details, chain_hash))
-            else:
-                on_batch(pa.RecordBatch.from_arrays([seq, chain_hash], names=["seq", "chain_hash"]))
-        return _Chunk(table.num_rows)
+            return 0, None
+        rows = chain.add(table)
+        if on_batch is None:
+            return rows.num_rows, None
+        return rows.num_rows, rows.export_batch() if with_columns else rows.hash_batch()
 
     loop = asyncio.get_running_loop()
-    buffer = bytearray()
-    pending: Awaitable[_Chunk] | None = None
+    pieces: list[bytes] = []
+    held = 0
+    chained: asyncio.Future[tuple[int, pa.RecordBatch | None]] | None = None
+    handed: asyncio.Future[Any] | None = None
+    handed_rows = 0
     done = 0
 
-    async def settle() -> None:
-        nonlocal pending, done
-        if pending is not None:
-            result = await pending
-            pending = None
-            done += result.rows
-            if progress is not None and result.rows:
-                progress(done)
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-chain") as chainer,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-sink") as sinker,
+    ):
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-day") as worker:
+        async def finish_handed() -> None:
+            nonlocal handed, done
+            if handed is not None:
+                await handed
+                handed = None
+                done += handed_rows
+                if progress is not None and handed_rows:
+                    progress(done)
 
-        async def submit(data: bytes) -> None:
-            nonlocal pending
-            await settle()  # one chunk in the worker, one filling: bounded memory
-            pending = loop.run_in_executor(worker, work, data)
+        async def settle() -> None:
+            """Wait for the chunk being chained, then pass its rows on (one at a time)."""
+            nonlocal chained, handed, handed_rows, done
+            if chained is None:
+                return
+            rows, batch = await chained
+            chained = None
+            await finish_handed()
+            if batch is not None and on_batch is not None:
+                handed = loop.run_in_executor(sinker, on_batch, batch)
+                handed_rows = rows
+            elif rows:
+                done += rows
+                if progress is not None:
+                    progress(done)
+
+        async def submit(data: bytes | memoryview) -> None:
+            nonlocal chained
+            await settle()  # one chunk chaining, one being handed on, one filling: bounded
+            chained = loop.run_in_executor(chainer, work, data)
 
         async def sink(data: bytes) -> None:
-            buffer.extend(data)
-            if len(buffer) >= chunk_bytes:
-                cut = buffer.rfind(b"\n") + 1
-                if cut:
-                    chunk = bytes(buffer[:cut])
-                    del buffer[:cut]
-                    await submit(chunk)
+            nonlocal held
+            pieces.append(data)
+            held += len(data)
+            if held >= chunk_bytes:
+                joined = b"".join(pieces) if len(pieces) > 1 else pieces[0]
+                cut = joined.rfind(b"\n") + 1
+                if not cut:  # a row longer than a chunk: keep reading
+                    pieces[:] = [joined]
+                    return
+                rest = joined[cut:]
+                pieces[:] = [rest] if rest else []
+                held = len(rest)
+                await submit(memoryview(joined)[:cut])
 
         try:
-            await conn.copy_from_query(query, start, end, output=sink, format="text")
-            if buffer:
-                await submit(bytes(buffer))
-                buffer.clear()
+            await conn.copy_from_query(QUERIES["day_rows"], start, end, output=sink, format="text")
+            if pieces:
+                chunk = b"".join(pieces)
+                pieces.clear()
+                await submit(chunk)
             await settle()
+            await finish_handed()
         finally:
-            if pending is not None:  # an error mid-stream: let the worker finish first
-                await asyncio.gather(pending, return_exceptions=True)
+            # an error mid-stream: let the workers finish before the executors close
+            await asyncio.gather(
+                *(f for f in (chained, handed) if f is not None), return_exceptions=True
+            )
     return chain
