@@ -163,6 +163,49 @@ async def test_many_concurrent_producers_all_resolve(
     assert stats.flushes < stats.events_written  # group commit: batches, not one per event
 
 
+async def test_a_streaming_copy_stops_at_max_batch_and_every_caller_is_told(
+    database_url: str, conn: asyncpg.Connection
+) -> None:
+    """Callers of one COPY are told a slice at a time while the next COPY streams the
+    events they write next; a COPY never grows past max_batch, and when it stops there
+    the callers of the COPY before it are all told at once."""
+    sizes: list[int] = []
+    async with running_writer(
+        database_url, flushers=1, max_batch=5, on_flush=lambda size, _s: sizes.append(size)
+    ) as writer:
+
+        async def producer(n: int) -> None:
+            for i in range(4):
+                await writer.write(event(f"s{n}-{i}"))
+
+        await asyncio.gather(*(producer(n) for n in range(40)))
+        assert writer.queue_depth == 0
+        assert writer.in_flight == 0
+
+    assert sorted(await stored_request_ids(conn)) == sorted(
+        f"s{n}-{i}" for n in range(40) for i in range(4)
+    )
+    assert sum(sizes) == 160
+    assert max(sizes) <= 5
+
+
+async def test_an_open_copy_takes_events_that_arrive_within_linger(
+    database_url: str, conn: asyncpg.Connection
+) -> None:
+    sizes: list[int] = []
+    async with running_writer(
+        database_url, flushers=1, linger=0.5, on_flush=lambda size, _s: sizes.append(size)
+    ) as writer:
+        writes = []
+        for i in range(3):
+            writes.append(asyncio.ensure_future(writer.write(event(f"l{i}"))))
+            await asyncio.sleep(0.01)  # each arrives after the COPY opened
+        await asyncio.gather(*writes)
+
+    assert await stored_request_ids(conn) == ["l0", "l1", "l2"]
+    assert sizes == [3]  # one COPY, streamed in three chunks
+
+
 async def test_write_many_stores_all_in_one_flush(
     database_url: str, conn: asyncpg.Connection
 ) -> None:

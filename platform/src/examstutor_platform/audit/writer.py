@@ -2,23 +2,32 @@
 
 Every request that touches personal data awaits :meth:`AuditWriter.write`,
 which returns only once the event is committed. A flusher task takes what is
-queued (up to ``max_batch`` events), sends it as ONE binary
-``COPY audit_events (…) FROM STDIN``, and answers every waiting caller when
-the COPY has committed. A COPY outside an explicit transaction is a
-one-statement transaction: all its rows commit, or none, and PostgreSQL
-commits before it reports completion; an explicit BEGIN/COMMIT would only add
-two round trips. While a flush is in flight new events queue up for the next
-one, so batches grow with the load (natural group commit); no sleep sits on
-the hot path unless ``linger`` asks for one.
+queued, sends it as ONE binary ``COPY audit_events (…) FROM STDIN``, and
+answers every waiting caller once the COPY has committed. A COPY outside an
+explicit transaction is a one-statement transaction: all its rows commit, or
+none, and PostgreSQL commits before it reports completion; an explicit
+BEGIN/COMMIT would only add two round trips. While a COPY commits, new events
+queue up for the next one, so batches grow with the load (natural group
+commit).
 
-``flushers`` (default 2) flushes may be in flight at once, each on its own
-connection: when every producer waits on one flush (the common case under
-load), the next batch is already committing, so Python's work and the
-server's overlap. A flusher takes no more than an even share of the queue
-among the idle flushers. With ``flushers=1`` the writer is the classic single
-flusher. Either way, ``seq`` order is not commit order across concurrent
-transactions (nor across API replicas): readers that need a gap-free prefix
-by ``seq`` must wait for older transactions to finish.
+The COPY streams. Its first rows go out as soon as the flusher has them, and
+the rows that arrive while it is open follow in further chunks, so that the
+server inserts while Python is still producing. It stays open while events
+keep coming at once, for ``linger`` seconds at most when asked, and for
+``max_batch`` events at most. The callers of the COPY before are told of their
+commit a slice (eight) at a time while the next COPY is open: when every
+producer waits on one COPY (the common case under load), the events those
+callers write next stream into the new COPY while the others are still being
+woken, instead of the server idling while Python wakes them all. Nobody is
+told before their own COPY has committed.
+
+``flushers`` (default 1) COPYs may be open at once, each on its own
+connection. A flusher's first take is no more than an even share of the queue
+among the idle flushers, and it stops streaming while another flusher is
+idle. On two cores one streaming flusher is the faster (bench/RESULTS.md).
+Either way, ``seq`` order is not commit order across concurrent transactions
+(nor across API replicas): readers that need a gap-free prefix by ``seq``
+must wait for older transactions to finish.
 
 Failure is closed. When the database cannot take a batch (connection lost,
 permission denied, timeout, anything) EVERY caller in that batch gets
@@ -59,13 +68,13 @@ import struct
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 from asyncpg import Record
 from asyncpg.pool import PoolConnectionProxy
 
-from examstutor_platform.audit.events import COLUMNS, AuditEvent
+from examstutor_platform.audit.events import ACTIONS, COLUMNS, OUTCOMES, SEVERITIES, AuditEvent
 from examstutor_platform.errors import AuditWriteError
 
 __all__ = ["AuditWriter", "AuditWriterStats", "FlushCallback", "encode_row"]
@@ -82,6 +91,8 @@ _FIELD_COUNT = struct.pack("!h", len(COLUMNS))
 _NULL = struct.pack("!i", -1)
 _LENGTH = struct.Struct("!i").pack
 _JSONB_VERSION = b"\x01"
+#: committed callers told per step while the next COPY streams (see AuditWriter._run)
+_RELEASE_SLICE = 8
 _JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 # the same encoding without building a C encoder per call (2.5x faster; this is the hot
 # path): what JSONEncoder.encode does inside, minus the per-call set-up and circular
@@ -120,40 +131,65 @@ def _json(value: object) -> str:
     return "".join(_JSON_CHUNKS(value, 0))
 
 
+# action, outcome and severity come from closed sets (AuditEvent checks them): their
+# length-prefixed fields are built once, here
+_CLOSED_FIELDS: dict[str, bytes] = {
+    text: _LENGTH(len(text.encode())) + text.encode() for text in (*ACTIONS, *OUTCOMES, *SEVERITIES)
+}
+
+
 def encode_row(event: AuditEvent) -> bytes:
     """One row of binary COPY data for :data:`COLUMNS` (raises ValueError/TypeError).
 
     ``details`` becomes the compact JSON the platform's jsonb codec writes; what
-    PostgreSQL would refuse (NUL characters, NaN) is refused here."""
-    texts = (
-        event.actor_pseudonym,
-        event.actor_role,
-        event.action,
-        event.resource,
-        event.resource_id,
-        event.outcome,
-        event.severity,
-        event.ip_prefix,
-        event.request_id,
-    )
-    if "\x00" in "".join([text for text in texts if text is not None]):  # TypeError if not str
+    PostgreSQL would refuse (NUL characters, NaN) is refused here. This runs once per
+    audited request, so it is written for speed: no helper calls, one join."""
+    resource_id, ip_prefix, request_id = event.resource_id, event.ip_prefix, event.request_id
+    texts = [event.actor_pseudonym, event.actor_role, event.resource]
+    if resource_id is not None:
+        texts.append(resource_id)
+    if ip_prefix is not None:
+        texts.append(ip_prefix)
+    if request_id is not None:
+        texts.append(request_id)
+    if "\x00" in "".join(texts):  # TypeError if one is not a str
         raise ValueError("an audit text field contains a NUL character")
-    parts = [_FIELD_COUNT]
-    append = parts.append
-    for text in texts:
-        if text is None:
-            append(_NULL)
-        else:
-            data = text.encode()
-            append(_LENGTH(len(data)))
-            append(data)
+    closed = _CLOSED_FIELDS
+    try:
+        action, outcome, severity = (
+            closed[event.action],
+            closed[event.outcome],
+            closed[event.severity],
+        )
+    except (KeyError, TypeError):
+        raise ValueError("audit action, outcome or severity is not a known value") from None
     details = _json(event.details)
     if "\\u0000" in details and _JSON_NUL.search(details):
         raise ValueError("audit details contain a NUL character, which jsonb cannot store")
+    length = _LENGTH
+    actor = texts[0].encode()
+    role = texts[1].encode()
+    resource = texts[2].encode()
+    parts = [_FIELD_COUNT, length(len(actor)), actor, length(len(role)), role, action]
+    parts += (length(len(resource)), resource)
+    if resource_id is None:
+        parts.append(_NULL)
+    else:
+        data = resource_id.encode()
+        parts += (length(len(data)), data)
+    parts += (outcome, severity)
+    if ip_prefix is None:
+        parts.append(_NULL)
+    else:
+        data = ip_prefix.encode()
+        parts += (length(len(data)), data)
+    if request_id is None:
+        parts.append(_NULL)
+    else:
+        data = request_id.encode()
+        parts += (length(len(data)), data)
     data = details.encode()
-    append(_LENGTH(len(data) + 1))
-    append(_JSONB_VERSION)
-    append(data)
+    parts += (length(len(data) + 1), _JSONB_VERSION, data)
     return b"".join(parts)
 
 
@@ -189,6 +225,8 @@ class _Lane:
 
     conn: PoolConnectionProxy[Record] | None = None
     in_flight: int = 0
+    #: submissions of the last COPY, committed, whose callers are not yet told
+    committed: deque[_Pending] = field(default_factory=deque)
 
 
 class AuditWriter:
@@ -201,14 +239,14 @@ class AuditWriter:
         max_batch: int = 1000,
         max_queue: int = 10_000,
         linger: float = 0.0,
-        flushers: int = 2,
+        flushers: int = 1,
         timeout: float = 10.0,
         on_flush: FlushCallback | None = None,
     ) -> None:
-        """``linger``: seconds a flusher waits for more events before a flush that is not
-        full (0: flush at once; load alone makes batches). ``flushers``: flushes that may
-        be in flight at once, each on its own connection. ``timeout``: seconds each
-        database step of a flush (connect, COPY) may take."""
+        """``linger``: seconds an open COPY waits for more events before it commits (0:
+        commit once nothing more comes at once; load alone makes batches). ``flushers``:
+        COPYs that may be open at once, each on its own connection. ``timeout``: seconds
+        each database step of a flush (connect, the whole COPY) may take."""
         if max_batch < 1 or max_queue < 1 or flushers < 1:
             raise ValueError("max_batch, max_queue and flushers must be at least 1")
         if linger < 0 or timeout <= 0:
@@ -261,13 +299,13 @@ class AuditWriter:
 
     async def write(self, event: AuditEvent) -> None:
         """Store ``event``; return once it is committed, else raise AuditWriteError."""
-        await self._submit(_encode_or_fail(event), 1)
+        await self._enqueue(_encode_or_fail(event), 1)
 
     async def write_many(self, events: Iterable[AuditEvent]) -> None:
         """Store ``events`` in one flush, all or none; return once they are committed."""
         rows = [_encode_or_fail(event) for event in events]
         if rows:
-            await self._submit(b"".join(rows), len(rows))
+            await self._enqueue(b"".join(rows), len(rows))
 
     async def close(self) -> None:
         """Stop taking events, flush what is queued, then stop the flushers.
@@ -289,7 +327,8 @@ class AuditWriter:
             raise
 
     # -- internals -----------------------------------------------------------
-    async def _submit(self, rows: bytes, count: int) -> None:
+    def _enqueue(self, rows: bytes, count: int) -> asyncio.Future[None]:
+        """Queue ``rows`` for the next flush; the caller awaits the future returned."""
         if self._closing:
             raise AuditWriteError("audit writer is closed; the event was not stored")
         if not self._tasks:
@@ -303,44 +342,51 @@ class AuditWriter:
         self._queue.append(_Pending(rows, count, future))
         self._queued += count
         self._wakeup.set()
-        await future
+        return future
 
-    def _take(self) -> list[_Pending]:
-        """The next batch: whole submissions (at least one), up to max_batch events and
-        no more than an even share among the flushers that are idle now, so that with
-        every producer waiting on one flush the next one is already on its way."""
-        idle = sum(1 for lane in self._lanes if not lane.in_flight)  # this one included
-        limit = min(self.max_batch, -(-self._queued // max(idle, 1)))  # ceil(queued / idle)
-        batch = [self._queue.popleft()]
-        size = batch[0].count
-        while self._queue and size + self._queue[0].count <= limit:
-            item = self._queue.popleft()
+    def _take(self, lane: _Lane, batch: list[_Pending]) -> bytes:
+        """Move queued submissions into ``batch`` (at least one when ``batch`` is empty),
+        up to max_batch events, and return their rows. A COPY's first take is no more
+        than an even share among the idle flushers, so that with every producer waiting
+        on one flush the next one is already on its way."""
+        limit = self.max_batch - lane.in_flight
+        if not batch:
+            idle = sum(1 for other in self._lanes if not other.in_flight)  # this one too
+            limit = min(limit, -(-self._queued // max(idle, 1)))  # ceil(queued / idle)
+        queue = self._queue
+        rows: list[bytes] = []
+        size = 0
+        while queue and (size + queue[0].count <= limit or not (batch or rows)):
+            item = queue.popleft()
             batch.append(item)
+            rows.append(item.rows)
             size += item.count
         self._queued -= size
-        return batch
+        lane.in_flight += size
+        return b"".join(rows)
 
     async def _run(self, lane: _Lane) -> None:
         try:
             while True:
+                # hand the last COPY's callers their answer a slice at a time, so that
+                # the events they write next can stream into a new COPY meanwhile
+                while lane.committed and not self._queue:
+                    self._release(lane, _RELEASE_SLICE)
+                    await asyncio.sleep(0)
                 if not self._queue:
                     if self._closing:
                         return
                     self._wakeup.clear()
                     await self._wakeup.wait()
                     continue
-                if self.linger and not self._closing and self._queued < self.max_batch:
-                    await asyncio.sleep(self.linger)
-                    if not self._queue:  # another flusher took it
-                        continue
-                batch = self._take()
-                lane.in_flight = sum(item.count for item in batch)
-                await self._flush(lane, batch)
+                await self._flush(lane)
         except Exception:
             _log.exception("audit writer flusher stopped on an unexpected error")
             raise
         finally:
-            # closed, cancelled (close was cancelled) or a bug: nobody may wait forever
+            # closed, cancelled (close was cancelled) or a bug: nobody may wait forever;
+            # what was committed is reported as stored, the rest fails
+            self._release(lane, len(lane.committed))
             self._closing = True
             self._fail(list(self._queue), AuditWriteError("audit writer stopped"))
             self._queue.clear()
@@ -352,18 +398,61 @@ class AuditWriter:
                 except Exception as exc:
                     _log.warning("audit writer could not release its connection: %r", exc)
 
-    async def _flush(self, lane: _Lane, batch: list[_Pending]) -> None:
-        size = lane.in_flight
-        payload = b"".join([_COPY_HEADER, *(item.rows for item in batch), _COPY_TRAILER])
+    async def _stream(
+        self, lane: _Lane, batch: list[_Pending], first: bytes
+    ) -> AsyncIterator[bytes]:
+        """The COPY data: ``first`` (taken from the queue), then what arrives while the last COPY's callers
+        are told (a slice at a time) or within ``linger``; ends when nothing more comes
+        at once, or at max_batch events."""
+        yield _COPY_HEADER + first
+        deadline = time.monotonic() + self.linger if self.linger else 0.0
+        others = [other for other in self._lanes if other is not lane]
+        while lane.in_flight < self.max_batch:
+            if any(not other.in_flight for other in others):
+                break  # an idle flusher takes what comes next, on its own connection
+            if lane.committed:
+                self._release(lane, _RELEASE_SLICE)
+                await asyncio.sleep(0)  # the released callers run (and may write again)
+            elif not self._queue:
+                wait = deadline - time.monotonic() if deadline and not self._closing else 0.0
+                if wait <= 0:
+                    await asyncio.sleep(0)  # producers that are ready now still count
+                else:
+                    self._wakeup.clear()
+                    try:
+                        async with asyncio.timeout(wait):
+                            await self._wakeup.wait()
+                    except TimeoutError:
+                        pass
+                if not self._queue:
+                    break
+            if self._queue:
+                yield self._take(lane, batch)
+        self._release(lane, len(lane.committed))  # ended at max_batch: tell the rest now
+        yield _COPY_TRAILER
+
+    async def _flush(self, lane: _Lane) -> None:
+        """One COPY of what is queued and what streams in meanwhile; its callers learn
+        the outcome (success through ``lane.committed``, which _run hands out)."""
+        batch: list[_Pending] = []
         started = time.perf_counter()
         try:
             try:
-                await self._copy(lane, payload)
+                conn = await self._connection(lane)
             except _NotSent:
                 _log.warning("audit flush: no usable connection before sending; retrying once")
-                await self._copy(lane, payload)
+                conn = await self._connection(lane)
+            first = self._take(lane, batch)
+            if not batch:
+                return  # another flusher took it all while this one got its connection
+            await self._copy(lane, conn, self._stream(lane, batch, first))
         except BaseException as exc:
+            self._release(lane, len(lane.committed))  # stored by the COPY before this one
             cause = exc.__cause__ if isinstance(exc, _NotSent) and exc.__cause__ else exc
+            if not batch:  # failed before the COPY took anything: its first share fails
+                self._take(lane, batch)
+            size = lane.in_flight
+            lane.in_flight = 0
             self.stats.failed_flushes += 1
             self.stats.events_failed += size
             _log.error(
@@ -378,12 +467,10 @@ class AuditWriter:
             if not isinstance(exc, Exception):
                 raise  # CancelledError and friends: stop after failing the callers
             return
-        finally:
-            lane.in_flight = 0
+        size = lane.in_flight
+        lane.in_flight = 0
         seconds = time.perf_counter() - started
-        for item in batch:
-            if not item.future.done():  # a caller may have been cancelled
-                item.future.set_result(None)
+        lane.committed.extend(batch)
         self.stats.flushes += 1
         self.stats.events_written += size
         self.stats.last_batch_size = size
@@ -393,6 +480,15 @@ class AuditWriter:
                 self.on_flush(size, seconds)
             except Exception:
                 _log.exception("audit writer on_flush callback failed")
+
+    @staticmethod
+    def _release(lane: _Lane, count: int) -> None:
+        """Tell up to ``count`` committed submissions that their events are stored."""
+        committed = lane.committed
+        for _ in range(min(count, len(committed))):
+            future = committed.popleft().future
+            if not future.done():  # a caller may have been cancelled
+                future.set_result(None)
 
     async def _connection(self, lane: _Lane) -> PoolConnectionProxy[Record]:
         """The lane's connection, (re)acquired when missing or closed; raises _NotSent
@@ -419,18 +515,16 @@ class AuditWriter:
         lane.conn = conn
         return conn
 
-    async def _copy(self, lane: _Lane, payload: bytes) -> None:
+    async def _copy(
+        self, lane: _Lane, conn: PoolConnectionProxy[Record], source: AsyncIterator[bytes]
+    ) -> None:
         """One COPY, committed on its own (a one-statement transaction: all rows or none).
-        On any failure the connection is dropped, never reused half-way."""
-        conn = await self._connection(lane)
+        On any failure the connection is dropped, never reused half-way. The timeout is
+        applied here, around the whole COPY: asyncpg's own would wrap every chunk in a
+        task."""
         try:
-            await conn.copy_to_table(
-                _TABLE,
-                source=_once(payload),
-                columns=COLUMNS,
-                format="binary",
-                timeout=self.timeout,
-            )
+            async with asyncio.timeout(self.timeout):
+                await conn.copy_to_table(_TABLE, source=source, columns=COLUMNS, format="binary")
         except BaseException:
             lane.conn = None
             await self._discard(conn)
@@ -458,10 +552,6 @@ def _usable(conn: PoolConnectionProxy[Record]) -> bool:
         return not conn.is_closed()
     except asyncpg.InterfaceError:
         return False
-
-
-async def _once(payload: bytes) -> AsyncIterator[bytes]:
-    yield payload
 
 
 def _encode_or_fail(event: AuditEvent) -> bytes:
