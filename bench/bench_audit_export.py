@@ -12,10 +12,17 @@ that every variant reads settled pages. It then measures on the same rows:
 
 a. ``psql \\copy (SELECT <the export's columns> … ORDER BY seq) TO 'file' CSV``
    with the wheel's psql (best of two runs);
-b. ``seal_day`` then ``export_day`` of that day in a child process (so its
-   peak RSS — ``VmHWM`` — is the pipeline's alone), chunks streamed out of
-   the database, chained, written to zstd Parquet and a signed manifest;
-   the export is then checked offline with ``verify_export``.
+b. what the daily run does, in a child process (so its peak RSS — ``VmHWM``
+   — is the pipeline's alone): ``audit_seal``'s ``seal_and_export_through``
+   (the day is not sealed yet, so it is sealed and written to zstd Parquet
+   with a signed manifest in one read of its events), then ``audit_export``'s
+   ``export_day`` (which finds the published day); "seal s" and "export s"
+   time those two calls;
+c. for comparison, the paths a day sealed earlier takes (same child; the
+   peak RSS covers them too): ``seal_day`` re-checking the sealed day ("re-seal
+   s") and ``export_day`` into an empty folder, which streams the day again
+   and checks its chain against the seal ("re-export s");
+d. the export is checked offline with ``verify_export``.
 
 Goals (issue 4): psql time / (seal + export time) >= 0.4; peak RSS flat
 across sizes and <= 400 MB.
@@ -99,6 +106,7 @@ def peak_rss_mb() -> float:
 
 async def child(url: str, home: str) -> None:
     """Seal and export DAY; print timings and peak RSS as JSON (run in a child process)."""
+    from examstutor_platform.audit.daily import seal_and_export_through
     from examstutor_platform.audit.export import export_day
     from examstutor_platform.audit.seal import seal_day
     from examstutor_platform.audit.signing import Signer
@@ -108,10 +116,20 @@ async def child(url: str, home: str) -> None:
     conn = await connect(url)
     try:
         started = time.perf_counter()
-        seal = await seal_day(conn, settings, DAY, "bench")
+        [day] = await seal_and_export_through(conn, settings, DAY, "bench")
         sealed = time.perf_counter()
         export = await export_day(conn, settings, DAY, run_id="bench")
         exported = time.perf_counter()
+        assert day.seal.created
+        assert day.export.created
+        assert not export.created
+        again = time.perf_counter()
+        await seal_day(conn, settings, DAY, "bench-again")
+        resealed = time.perf_counter()
+        separate = await export_day(conn, settings, DAY, Path(home) / "again", "bench-again")
+        reexported = time.perf_counter()
+        assert separate.created
+        assert separate.head == export.head
     finally:
         await conn.close()
     rss = peak_rss_mb()
@@ -121,9 +139,11 @@ async def child(url: str, home: str) -> None:
     print(
         json.dumps(
             {
-                "rows": seal.rows,
+                "rows": day.seal.rows,
                 "seal_s": sealed - started,
                 "export_s": exported - sealed,
+                "reseal_s": resealed - again,
+                "reexport_s": reexported - resealed,
                 "files": len(export.files),
                 "bytes": sum(f.bytes for f in export.files),
                 "peak_rss_mb": rss,
@@ -201,7 +221,8 @@ async def main(args: argparse.Namespace, server: EmbeddedPostgres, folder: Path)
     print()
     header = (
         f"{'events':>9} {'psql s':>7} {'seal s':>7} {'export s':>8} {'total s':>7} "
-        f"{'ratio':>6} {'peak RSS':>9} {'parquet':>9} {'verify s':>8}"
+        f"{'ratio':>6} {'peak RSS':>9} {'parquet':>9} {'re-seal s':>9} {'re-export s':>11} "
+        f"{'verify s':>8}"
     )
     print(header)
     for events in args.events:
@@ -214,12 +235,16 @@ async def main(args: argparse.Namespace, server: EmbeddedPostgres, folder: Path)
         print(
             f"{events:>9} {psql:>7.2f} {stats['seal_s']:>7.2f} {stats['export_s']:>8.2f} "
             f"{total:>7.2f} {psql / total:>6.2f} {stats['peak_rss_mb']:>6.0f} MB "
-            f"{stats['bytes'] / 1e6:>6.1f} MB {stats['verify_export_s']:>8.2f}",
+            f"{stats['bytes'] / 1e6:>6.1f} MB {stats['reseal_s']:>9.2f} "
+            f"{stats['reexport_s']:>11.2f} {stats['verify_export_s']:>8.2f}",
             flush=True,
         )
         shutil.rmtree(home, ignore_errors=True)
     print()
     print("ratio = psql time / (seal + export time); goal >= 0.4. Peak RSS goal: flat, <= 400 MB.")
+    print("seal s: seal_and_export_through (one read: seal + Parquet); export s: export_day")
+    print("after it. re-seal s / re-export s: a day sealed earlier (seal_day; export_day into")
+    print("a new folder).")
 
 
 def cli() -> None:

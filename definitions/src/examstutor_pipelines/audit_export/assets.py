@@ -12,8 +12,8 @@ from examstutor_pipelines.resources import (
     platform_settings,
 )
 from examstutor_pipelines.runtime import HEAVY_K8S, with_connection
+from examstutor_platform.audit.daily import seal_and_export_through
 from examstutor_platform.audit.export import export_day
-from examstutor_platform.audit.seal import seal_through
 
 __all__ = ["AUDIT_DAYS", "audit_export", "audit_seal"]
 
@@ -29,7 +29,8 @@ AUDIT_DAYS = dg.DailyPartitionsDefinition(
     op_tags=HEAVY_K8S,
     kinds={"postgres"},
     description="Hash-chains the day's audit events in seq order from the previous day's head "
-    "and signs the head with Ed25519 (earlier unsealed days are sealed first, in order).",
+    "and signs the head with Ed25519 (earlier unsealed days are sealed first, in order). A day "
+    "sealed now is exported in the same read of its events (audit_export then finds it).",
 )
 def audit_seal(
     context: dg.AssetExecutionContext,
@@ -38,13 +39,16 @@ def audit_seal(
     signer: SignerResource,
     export_store: ExportStoreResource,
 ) -> dg.MaterializeResult[None]:
-    """Seal the partition's day (catching up on any unsealed earlier day)."""
+    """Seal (and export) the partition's day, catching up on any unsealed earlier day."""
     settings = platform_settings(postgres, keyring, signer, export_store)
     day = date.fromisoformat(context.partition_key)
-    seals = with_connection(
+    days = with_connection(
         postgres.database_url,
-        lambda conn: seal_through(conn, settings, day, context.run.run_id),
+        lambda conn: seal_and_export_through(
+            conn, settings, day, context.run.run_id, export_store.path
+        ),
     )
+    seals = [result.seal for result in days]
     seal = seals[-1]
     caught_up = [s.day.isoformat() for s in seals[:-1] if s.created]
     context.log.info(
@@ -62,6 +66,7 @@ def audit_seal(
             "key_id": seal.key_id,
             "policy_version": seal.policy_version,
             "created_now": seal.created,
+            "exported_now": days[-1].export.created,
             "days_caught_up": len(caught_up),
         }
     )
@@ -73,8 +78,9 @@ def audit_seal(
     group_name="audit",
     op_tags=HEAVY_K8S,
     kinds={"parquet"},
-    description="Streams the sealed day to zstd Parquet with a signed manifest (CONTRACT §6), "
-    "published atomically under EXPORT_DIR/audit/YYYY-MM-DD/.",
+    description="The sealed day as zstd Parquet with a signed manifest (CONTRACT §6), published "
+    "atomically under EXPORT_DIR/audit/YYYY-MM-DD/: written by audit_seal when it sealed the "
+    "day, otherwise streamed now and published only if its chain gives the sealed head.",
 )
 def audit_export(
     context: dg.AssetExecutionContext,

@@ -62,8 +62,14 @@ __all__ = [
     "ExportResult",
     "ManifestError",
     "day_folder",
+    "existing_export",
     "export_day",
+    "export_result",
+    "publish",
     "read_manifest",
+    "temp_folder",
+    "write_day_files",
+    "write_manifest",
 ]
 
 EXPORT_FORMAT: Final = "examstutor-audit-export/1"
@@ -235,7 +241,7 @@ class _ParquetFiles:
         return list(self.files)
 
 
-def _existing(folder: Path, seal: SealRecord) -> ExportResult:
+def existing_export(folder: Path, seal: SealRecord) -> ExportResult:
     """The result for a published day folder matching the seal; :class:`ExportError` if not."""
     manifest = read_manifest(folder)
     chain = manifest.get("chain") or {}
@@ -282,9 +288,18 @@ def _previous_manifest_sha256(root: Path, seal: SealRecord) -> str | None:
     return hashlib.sha256(data).hexdigest()
 
 
-def _temp_name(day: date, run_id: str | None) -> str:
+def temp_folder(root: Path, day: date, run_id: str | None) -> Path:
+    """A new hidden folder under ``root`` to write ``day``'s export into, stale ones removed.
+
+    Call it holding the day's export lock: a hidden folder of that day is then
+    what a killed run left behind."""
+    root.mkdir(parents=True, exist_ok=True)
+    for stale in root.glob(f".tmp-{day.isoformat()}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     tag = re.sub(r"[^A-Za-z0-9_-]", "", run_id or "")[:40]
-    return f".tmp-{day.isoformat()}-{tag or 'run'}-{uuid.uuid4().hex[:8]}"
+    temp = root / f".tmp-{day.isoformat()}-{tag or 'run'}-{uuid.uuid4().hex[:8]}"
+    temp.mkdir()
+    return temp
 
 
 def _check_against_seal(chain: DayChain, seal: SealRecord) -> None:
@@ -328,6 +343,88 @@ def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
     return (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
+async def write_day_files(
+    conn: DbConnection,
+    settings: Settings,
+    day: date,
+    chain: DayChain,
+    temp: Path,
+    *,
+    rows_per_file: int = ROWS_PER_FILE,
+    progress: RowProgress | None = None,
+    on_file: Callable[[ExportFile], None] | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> list[ExportFile]:
+    """Stream ``day``'s events into Parquet files in ``temp``, chaining them onto ``chain``.
+
+    The files are closed and fsynced; ``chain`` then holds the day's head.
+    """
+    writer = _ParquetFiles(temp, rows_per_file)
+    reported = 0
+
+    def report(rows: int) -> None:
+        nonlocal reported
+        if on_file is not None:
+            for entry in writer.files[reported:]:
+                on_file(entry)
+        reported = len(writer.files)
+        if progress is not None:
+            progress(rows)
+
+    start, end = day_bounds(day, settings.tz)
+    await stream_day(
+        conn,
+        start,
+        end,
+        chain,
+        on_batch=writer.write,
+        with_columns=True,
+        progress=report,
+        chunk_bytes=chunk_bytes,
+    )
+    files = writer.close()
+    if on_file is not None:
+        for entry in files[reported:]:
+            on_file(entry)
+    return files
+
+
+def write_manifest(temp: Path, seal: SealRecord, files: list[ExportFile], signer: Signer) -> bytes:
+    """Sign and write ``temp/manifest.json`` for the files of the sealed day; fsync the folder.
+
+    The previous day's export, if any, must end where ``seal`` starts."""
+    manifest = _manifest(seal, files, _previous_manifest_sha256(temp.parent, seal), signer)
+    data = manifest_bytes(manifest)
+    (temp / MANIFEST).write_bytes(data)
+    _fsync(temp / MANIFEST)
+    _fsync(temp)
+    return data
+
+
+def publish(temp: Path, final: Path) -> None:
+    """Rename the finished hidden folder to the day's folder (atomic), durably."""
+    temp.rename(final)
+    _fsync(final.parent)
+
+
+def export_result(
+    seal: SealRecord, folder: Path, files: list[ExportFile], manifest: bytes
+) -> ExportResult:
+    """The result of a day folder written by this run."""
+    return ExportResult(
+        day=seal.day,
+        folder=folder,
+        rows=seal.rows,
+        first_seq=seal.first_seq,
+        last_seq=seal.last_seq,
+        prev=seal.prev_head,
+        head=seal.head,
+        files=tuple(files),
+        manifest_sha256=hashlib.sha256(manifest).hexdigest(),
+        created=True,
+    )
+
+
 async def export_day(
     conn: DbConnection,
     settings: Settings,
@@ -354,65 +451,30 @@ async def export_day(
     root = (export_dir or settings.export_dir) / "audit"
     final = root / day.isoformat()
     if final.exists():
-        return _existing(final, seal)
-    root.mkdir(parents=True, exist_ok=True)
+        return existing_export(final, seal)
     signer = Signer(settings.signing_key)
     async with conn.transaction():
         await conn.execute(QUERIES["lock_export_day"], EXPORT_LOCK_KEY, day.toordinal())
         if final.exists():  # another exporter published it while we waited
-            return _existing(final, seal)
-        for stale in root.glob(f".tmp-{day.isoformat()}-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        temp = root / _temp_name(day, run_id)
-        temp.mkdir()
+            return existing_export(final, seal)
+        temp = temp_folder(root, day, run_id)
         try:
-            writer = _ParquetFiles(temp, rows_per_file)
-            reported = 0
-
-            def report(rows: int) -> None:
-                nonlocal reported
-                if on_file is not None:
-                    for entry in writer.files[reported:]:
-                        on_file(entry)
-                reported = len(writer.files)
-                if progress is not None:
-                    progress(rows)
-
-            start, end = day_bounds(day, settings.tz)
-            chain = await stream_day(
+            chain = DayChain(seal.prev_head)
+            files = await write_day_files(
                 conn,
-                start,
-                end,
-                DayChain(seal.prev_head),
-                on_batch=writer.write,
-                with_columns=True,
-                progress=report,
+                settings,
+                day,
+                chain,
+                temp,
+                rows_per_file=rows_per_file,
+                progress=progress,
+                on_file=on_file,
                 chunk_bytes=chunk_bytes,
             )
-            files = writer.close()
-            if on_file is not None:
-                for entry in files[reported:]:
-                    on_file(entry)
             _check_against_seal(chain, seal)
-            manifest = _manifest(seal, files, _previous_manifest_sha256(root, seal), signer)
-            data = manifest_bytes(manifest)
-            (temp / MANIFEST).write_bytes(data)
-            _fsync(temp / MANIFEST)
-            _fsync(temp)
-            temp.rename(final)
-            _fsync(root)
+            data = write_manifest(temp, seal, files, signer)
+            publish(temp, final)
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
             raise
-    return ExportResult(
-        day=day,
-        folder=final,
-        rows=seal.rows,
-        first_seq=seal.first_seq,
-        last_seq=seal.last_seq,
-        prev=seal.prev_head,
-        head=seal.head,
-        files=tuple(files),
-        manifest_sha256=hashlib.sha256(data).hexdigest(),
-        created=True,
-    )
+    return export_result(seal, final, files, data)

@@ -45,11 +45,15 @@ __all__ = [
     "SealError",
     "SealRecord",
     "SealResult",
+    "check_day_over",
+    "check_sealing_order",
+    "days_to_seal",
     "load_seal",
     "seal_before",
     "seal_day",
     "seal_through",
     "seals_between",
+    "store_seal",
 ]
 
 #: how long after a day's end it may be sealed (late commits land before)
@@ -193,15 +197,8 @@ async def seal_day(
     earlier day is unsealed, :class:`ChainBrokenError` when a sealed day no
     longer gives its sealed head. ``progress`` gets the rows chained so far.
     """
-    tz = settings.tz
-    start, end = day_bounds(day, tz)
-    moment = now or datetime.now(UTC)
-    if moment < end + margin:
-        raise SealError(
-            f"day {day} is not over yet: it ends at {end:%Y-%m-%d %H:%M} UTC (midnight "
-            f"{settings.timezone}) and can be sealed {int(margin.total_seconds() // 60)} minutes "
-            "later, once late commits have landed"
-        )
+    start, end = day_bounds(day, settings.tz)
+    check_day_over(day, settings, now=now, margin=margin)
     signer = Signer(settings.signing_key)
     policy_version = load_policy().version
     async with conn.transaction():
@@ -209,7 +206,7 @@ async def seal_day(
         existing = await load_seal(conn, day)
         previous = await seal_before(conn, day)
         if existing is None:
-            await _check_order(conn, day, start, previous, settings)
+            await check_sealing_order(conn, day, previous, settings)
             prev_head = previous.head if previous is not None else GENESIS
         else:
             _check_existing(existing, previous, settings)
@@ -218,37 +215,64 @@ async def seal_day(
         if existing is not None:
             await _compare(conn, existing, chain, start, end)
             return SealResult.of(existing, created=False)
-        payload = seal_payload(
-            day,
-            settings.timezone,
-            chain.first_seq,
-            chain.last_seq,
-            chain.rows,
-            prev_head,
-            chain.head,
-            policy_version,
+        return await store_seal(conn, settings, signer, day, chain, policy_version, run_id)
+
+
+def check_day_over(
+    day: date, settings: Settings, *, now: datetime | None = None, margin: timedelta = SAFETY_MARGIN
+) -> None:
+    """Raise :class:`SealError` unless ``day`` ended at least ``margin`` before ``now``."""
+    _, end = day_bounds(day, settings.tz)
+    moment = now or datetime.now(UTC)
+    if moment < end + margin:
+        raise SealError(
+            f"day {day} is not over yet: it ends at {end:%Y-%m-%d %H:%M} UTC (midnight "
+            f"{settings.timezone}) and can be sealed {int(margin.total_seconds() // 60)} minutes "
+            "later, once late commits have landed"
         )
-        signature = base64.b64encode(signer.sign(payload)).decode("ascii")
-        await conn.execute(
-            QUERIES["insert_seal"],
-            day,
-            settings.timezone,
-            chain.first_seq,
-            chain.last_seq,
-            chain.rows,
-            prev_head,
-            chain.head,
-            signer.key_id,
-            signature,
-            policy_version,
-            run_id,
-        )
+
+
+async def store_seal(
+    conn: DbConnection,
+    settings: Settings,
+    signer: Signer,
+    day: date,
+    chain: DayChain,
+    policy_version: str,
+    run_id: str | None,
+) -> SealResult:
+    """Sign the chain of ``day`` and insert its seal (in the caller's transaction)."""
+    payload = seal_payload(
+        day,
+        settings.timezone,
+        chain.first_seq,
+        chain.last_seq,
+        chain.rows,
+        chain.prev,
+        chain.head,
+        policy_version,
+    )
+    signature = base64.b64encode(signer.sign(payload)).decode("ascii")
+    await conn.execute(
+        QUERIES["insert_seal"],
+        day,
+        settings.timezone,
+        chain.first_seq,
+        chain.last_seq,
+        chain.rows,
+        chain.prev,
+        chain.head,
+        signer.key_id,
+        signature,
+        policy_version,
+        run_id,
+    )
     return SealResult(
         day=day,
         rows=chain.rows,
         first_seq=chain.first_seq,
         last_seq=chain.last_seq,
-        prev_head=prev_head,
+        prev_head=chain.prev,
         head=chain.head,
         key_id=signer.key_id,
         policy_version=policy_version,
@@ -257,14 +281,11 @@ async def seal_day(
     )
 
 
-async def _check_order(
-    conn: DbConnection,
-    day: date,
-    start: datetime,
-    previous: SealRecord | None,
-    settings: Settings,
+async def check_sealing_order(
+    conn: DbConnection, day: date, previous: SealRecord | None, settings: Settings
 ) -> None:
-    """Raise :class:`SealError` unless ``day`` is the next day to seal."""
+    """Raise :class:`SealError` unless ``day`` is the next day to seal (``previous``: the
+    latest seal before it)."""
     last_sealed = await conn.fetchval(QUERIES["last_sealed_day"])
     if last_sealed is not None and last_sealed > day:
         raise SealError(
@@ -279,6 +300,7 @@ async def _check_order(
                 f"(the last sealed day is {previous.day})"
             )
         return
+    start, _ = day_bounds(day, settings.tz)
     earliest = await conn.fetchrow(QUERIES["earliest_event_before"], start)
     if earliest is not None:
         first_day = day_of(earliest["occurred_at"], settings.tz)
@@ -340,6 +362,19 @@ async def first_foreign_seq(
     return None if value is None else int(value)
 
 
+async def days_to_seal(conn: DbConnection, settings: Settings, day: date) -> list[date]:
+    """``day`` and, before it, every unsealed day since the last seal (or the first event)."""
+    previous = await seal_before(conn, day)
+    if previous is not None:
+        start = previous.day + timedelta(days=1)
+    else:
+        earliest = await conn.fetchrow(
+            QUERIES["earliest_event_before"], day_bounds(day, settings.tz)[0]
+        )
+        start = day if earliest is None else day_of(earliest["occurred_at"], settings.tz)
+    return [start + timedelta(days=n) for n in range((day - start).days + 1)]
+
+
 async def seal_through(
     conn: DbConnection,
     settings: Settings,
@@ -354,17 +389,7 @@ async def seal_through(
     A scheduled run after downtime (or the first run ever) thereby catches up
     instead of failing on the missing earlier seals. Days already sealed are
     not touched; ``day`` is re-checked as :func:`seal_day` does."""
-    previous = await seal_before(conn, day)
-    if previous is not None:
-        start = previous.day + timedelta(days=1)
-    else:
-        earliest = await conn.fetchrow(
-            QUERIES["earliest_event_before"], day_bounds(day, settings.tz)[0]
-        )
-        start = day if earliest is None else day_of(earliest["occurred_at"], settings.tz)
-    results = []
-    current = start
-    while current <= day:
-        results.append(await seal_day(conn, settings, current, run_id, progress=progress, now=now))
-        current += timedelta(days=1)
-    return results
+    return [
+        await seal_day(conn, settings, current, run_id, progress=progress, now=now)
+        for current in await days_to_seal(conn, settings, day)
+    ]

@@ -9,6 +9,14 @@ SELECT pg_advisory_xact_lock($1);
 -- One exporter per day at a time ($1 a fixed key, $2 the day's ordinal).
 SELECT pg_advisory_xact_lock($1::int4, $2::int4);
 
+-- name: hold_export_day
+-- The same lock held by the session, past a commit: the one-pass seal and export keeps
+-- other exporters of the day out until its folder is published (then release_export_day).
+SELECT pg_advisory_lock($1::int4, $2::int4);
+
+-- name: release_export_day
+SELECT pg_advisory_unlock($1::int4, $2::int4);
+
 -- name: seal_for_day
 SELECT day, timezone, first_seq, last_seq, rows, prev_head, head, key_id, signature,
        policy_version, sealed_at, run_id
