@@ -278,7 +278,8 @@ CREATE TABLE public.questions (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     anonymised_at timestamp with time zone,
     CONSTRAINT questions_status_check CHECK ((status = ANY (ARRAY['open'::text, 'answered'::text, 'anonymised'::text])))
-);
+)
+WITH (fillfactor='90');
 
 CREATE TABLE public.rotation_checkpoints (
     target_version integer NOT NULL,
@@ -343,7 +344,8 @@ CREATE TABLE public.students (
     erased_at timestamp with time zone,
     CONSTRAINT students_check CHECK (((status = ANY (ARRAY['erased'::text, 'anonymised'::text])) OR ((email_index IS NOT NULL) AND (email_enc IS NOT NULL) AND (key_version IS NOT NULL)))),
     CONSTRAINT students_status_check CHECK ((status = ANY (ARRAY['active'::text, 'pending_guardian_consent'::text, 'erased'::text, 'anonymised'::text])))
-);
+)
+WITH (fillfactor='90');
 
 CREATE TABLE public.temp_files (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
@@ -461,8 +463,6 @@ CREATE INDEX login_attempts_email ON public.login_attempts USING btree (email_in
 
 CREATE INDEX login_attempts_ip ON public.login_attempts USING btree (ip_prefix, attempted_at);
 
-CREATE INDEX outbox_key_version ON public.outbox USING btree (key_version);
-
 CREATE INDEX outbox_unsent ON public.outbox USING btree (created_at) WHERE (sent_at IS NULL);
 
 CREATE INDEX practice_sessions_created ON public.practice_sessions USING btree (created_at);
@@ -471,13 +471,9 @@ CREATE INDEX practice_sessions_student ON public.practice_sessions USING btree (
 
 CREATE INDEX questions_created ON public.questions USING btree (created_at);
 
-CREATE INDEX questions_key_version ON public.questions USING btree (key_version);
-
 CREATE INDEX questions_student ON public.questions USING btree (student_id, created_at);
 
 CREATE INDEX security_events_occurred ON public.security_events USING btree (occurred_at);
-
-CREATE INDEX students_key_version ON public.students USING btree (key_version);
 
 CREATE INDEX students_last_active ON public.students USING btree (last_active_at);
 
