@@ -837,7 +837,10 @@ def report(bench: Bench, events: dict[str, list[tuple[str, str, str]]]) -> None:
         lost = len(ids) - stored
         total_lost += lost
         print(f"{label:<48}{len(ids):>10}{stored:>10}{lost:>7}")
-    duplicates = sum(1 for rows in events.values() if len(rows) > 1)
+    doubled = {rid: rows for rid, rows in events.items() if len(rows) > 1}
+    duplicates = len(doubled)
+    for rid, rows in list(doubled.items())[:5]:
+        print(f"   request id {rid} has {len(rows)} events: {rows}")
     baseline_events = sum(
         1 for rows in events.values() for _, route, _ in rows if route.endswith("unaudited")
     )
