@@ -6,6 +6,7 @@ one audit event, no progress entry left behind."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import signal
 import sys
@@ -30,6 +31,7 @@ from retention_seed import (
 
 from examstutor_platform.db import EmbeddedPostgres, connect
 from examstutor_platform.retention import BatchProgress, RetentionError, run_category
+from examstutor_platform.retention.subjects import split_ids
 
 SETTINGS = retention_settings()
 SUBJECTS = 40
@@ -181,6 +183,52 @@ async def test_bulk_path_killed_then_rerun(
     )
     assert result.resumed and result.processed == {"auth_sessions": EXPIRED}
     await _assert_complete(conn, seeded, "run-bulk")
+
+
+async def _seed_interleaved(conn: asyncpg.Connection) -> Seeded:
+    """The same students as :func:`_seed`, their sessions interleaved (every batch but
+    the first few names only students an earlier batch named)."""
+    seeded = Seeded()
+    for n in range(PER_SUBJECT):
+        for sid in seeded.free:
+            await add_sessions(conn, sid, [days_ago(31 + n)])
+    for sid in seeded.free:
+        await add_sessions(conn, sid, [days_ago(1)])
+    await add_sessions(conn, seeded.held, [days_ago(40), days_ago(41)])
+    await place_hold(conn, student=seeded.held)
+    return seeded
+
+
+# the block-range walk has one batch per heap block here (about 90 sessions)
+@pytest.mark.parametrize(("bulk", "kill_after"), [(False, 7), (True, 2)])
+async def test_progress_names_each_subject_once_and_a_rerun_certifies_them_all(
+    conn: asyncpg.Connection, database_url: str, bulk: bool, kill_after: int
+) -> None:
+    seeded = await _seed_interleaved(conn)
+    before = await _expired_by_subject(conn)
+    assert await _child(database_url, "run-i", kill_after, bulk=bulk) == -signal.SIGKILL
+
+    entries = [
+        json.loads(row["value"])
+        for row in await conn.fetch("SELECT value::text AS value FROM cache_entries")
+    ]
+    after = await _expired_by_subject(conn)
+    assert len(entries) == kill_after
+    assert sum(e["rows"] for e in entries) == sum(before.values()) - sum(after.values())
+    named = [
+        uuid.UUID(bytes=raw) for e in entries for raw in split_ids(base64.b64decode(e["students"]))
+    ]
+    touched = {s for s in before if after[s] < before[s]}
+    assert len(named) == len(set(named)), "each subject recorded once per attempt"
+    assert set(named) == touched
+    assert any(e["students"] == "" for e in entries), "later batches name no one new"
+
+    result = await run_category(
+        conn, SETTINGS, "sessions", at=AT, run_id="run-i", batch_size=BATCH, bulk=bulk
+    )
+    assert result.resumed and result.processed == {"auth_sessions": EXPIRED}
+    assert result.subjects == SUBJECTS
+    await _assert_complete(conn, seeded, "run-i")
 
 
 async def _expired_by_subject(conn: asyncpg.Connection) -> Counter[uuid.UUID]:

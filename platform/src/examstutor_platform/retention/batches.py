@@ -14,99 +14,44 @@ Two ways through a table:
   subjects in the same REPEATABLE READ transaction. Ranges run to the table's size
   when the walk ends, so rows moved by a concurrent update are not missed.
 
-Subjects travel as one bytea of 16-byte student ids (plus ``kind:id`` text for other
-kinds of subject): a batch stores them as they come in its progress entry; once it has
-committed, :class:`SubjectLedger` hashes the ones new to this attempt.
+A batch's progress entry records only the subjects new to the attempt
+(:class:`.subjects.SubjectLedger`; they join the ledger once the batch has committed),
+and the attempt hashes each subject once. That hashing, and sorting out a block range's
+new subjects, run while the database works on the batch's statements
+(:meth:`TableWalk._meanwhile`): the client's CPU work overlaps the server's instead of
+adding to it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Literal, TypeVar
 
 import asyncpg
 
-from examstutor_platform.crypto import DataKeyStore, FieldCipher, Pseudonymiser
+from examstutor_platform.crypto import DataKeyStore, FieldCipher
 from examstutor_platform.db.pool import DbConnection
 from examstutor_platform.db.queries import load_queries
 from examstutor_platform.retention import certificates as certs
 from examstutor_platform.retention.column_masks import ColumnMasker
 from examstutor_platform.retention.results import BatchProgress, ProgressCallback
+from examstutor_platform.retention.subjects import SubjectLedger, subjects_of_rows
 from examstutor_platform.retention.tables import RetentionError, TablePlan
 from examstutor_platform.settings import Settings
 
-__all__ = [
-    "BULK_FRACTION",
-    "SubjectLedger",
-    "TableWalk",
-    "Walk",
-    "column_masker",
-    "pseudonyms_of",
-    "split_ids",
-    "subjects_of_rows",
-]
+__all__ = ["BULK_FRACTION", "HASH_SLICE", "TableWalk", "Walk", "column_masker"]
 
 _Q = load_queries("examstutor_platform.retention", "engine.sql")
-_UUID_BYTES = 16
 _RETRIES = 5
+#: student ids hashed per turn while a statement runs (about 0.15 ms)
+HASH_SLICE = 64
+_T = TypeVar("_T")
 #: the bulk path is taken when at least 1/BULK_FRACTION of the table is due
 BULK_FRACTION = 4
-
-
-def split_ids(blob: bytes | None) -> set[bytes]:
-    """The 16-byte ids packed in ``blob``."""
-    if not blob:
-        return set()
-    return {blob[i : i + _UUID_BYTES] for i in range(0, len(blob), _UUID_BYTES)}
-
-
-def subjects_of_rows(rows: Iterable[Any]) -> tuple[bytes, list[str]]:
-    """Packed student ids and ``kind:id`` others of rows with ``subject`` and ``kind``."""
-    students: list[bytes] = []
-    others: list[str] = []
-    for row in rows:
-        if row["subject"] is None:
-            continue
-        if row["kind"] == "student":
-            students.append(row["subject"].bytes)
-        else:
-            others.append(f"{row['kind']}:{row['subject']}")
-    return b"".join(students), others
-
-
-def pseudonyms_of(
-    pseudonymiser: Pseudonymiser, students: Iterable[bytes], others: Iterable[str]
-) -> set[str]:
-    """The pseudonyms of these subjects (student ids as the canonical text of a UUID)."""
-    pseudonym = pseudonymiser.pseudonym
-    found = set()
-    for raw in students:
-        h = raw.hex()
-        found.add(pseudonym("student", f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"))
-    found.update(pseudonym(*other.split(":", 1)) for other in others)
-    return found
-
-
-class SubjectLedger:
-    """The subjects of this attempt's committed batches, and their pseudonyms (each
-    subject hashed once per attempt)."""
-
-    def __init__(self, pseudonymiser: Pseudonymiser) -> None:
-        self.pseudonymiser = pseudonymiser
-        self.students: set[bytes] = set()
-        self.others: set[str] = set()
-        self.pseudonyms: set[str] = set()
-
-    def add(self, blob: bytes | None, others: Iterable[str]) -> None:
-        """Take a committed batch's subjects."""
-        students = split_ids(blob) - self.students
-        fresh = set(others) - self.others
-        self.students |= students
-        self.others |= fresh
-        self.pseudonyms |= pseudonyms_of(self.pseudonymiser, students, fresh)
 
 
 @dataclass
@@ -117,6 +62,8 @@ class _Batch:
     students: bytes | None = None
     others: list[str] = field(default_factory=list)
     resume: object = None
+    fresh: tuple[set[bytes], set[str]] | None = None
+    """The subjects new to the attempt (:meth:`SubjectLedger.fresh`), once known."""
 
 
 @dataclass
@@ -161,7 +108,8 @@ class TableWalk:
         while True:
             batch = await self._batch(state)
             if batch.rows:
-                self.walk.ledger.add(batch.students, batch.others)
+                assert batch.fresh is not None
+                self.walk.ledger.add(*batch.fresh)
                 self.walk.batches += 1
                 table_rows += batch.rows
                 if self.progress is not None:
@@ -192,23 +140,49 @@ class TableWalk:
                     await self.conn.execute(_Q["asynchronous_commit"])
                     batch = await (self._block_batch(state) if blocks else self._keyset(state))
                     if batch.rows:
-                        await certs.record_batch(
-                            self.conn,
-                            category=walk.category,
-                            run_id=walk.run_id,
-                            attempt=walk.attempt,
-                            batch=walk.batches,
-                            table=self.plan.name,
-                            rows=batch.rows,
-                            students=batch.students or b"",
-                            others=batch.others,
-                            cutoff=walk.cutoff,
+                        if batch.fresh is None:
+                            batch.fresh = walk.ledger.fresh(batch.students, batch.others)
+                        students, others = batch.fresh
+                        await self._meanwhile(
+                            certs.record_batch(
+                                self.conn,
+                                category=walk.category,
+                                run_id=walk.run_id,
+                                attempt=walk.attempt,
+                                batch=walk.batches,
+                                table=self.plan.name,
+                                rows=batch.rows,
+                                students=b"".join(students),
+                                others=sorted(others),
+                                cutoff=walk.cutoff,
+                            )
                         )
                 return batch
             except asyncpg.SerializationError:
                 if attempt == _RETRIES - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _meanwhile(
+        self, statement: Awaitable[_T], work: Callable[[], object] | None = None
+    ) -> _T:
+        """Await ``statement`` (one database call); while the server runs it, do
+        ``work`` and then hash waiting subjects of the ledger, a slice per turn of the
+        event loop. Nothing else uses the connection meanwhile."""
+        task = asyncio.ensure_future(statement)
+        ledger = self.walk.ledger
+        try:
+            await asyncio.sleep(0)  # the task sends the statement
+            if work is not None:
+                work()
+            while ledger.unhashed and not task.done():
+                ledger.hash_some(HASH_SLICE)
+                await asyncio.sleep(0)
+        except BaseException:
+            task.cancel()
+            await asyncio.wait([task])  # the connection is free (or broken) before raising
+            raise
+        return await task
 
     async def _choose_bulk(self, bulk: bool | None) -> None:
         plan = self.plan
@@ -230,10 +204,17 @@ class TableWalk:
         args = (self.walk.cutoff, self.walk.category, (start, 0), (end, 0))
         batch = _Batch(0)
         if self.plan.has_subject:
-            row = await self.conn.fetchrow(self.plan.render("select_block_range"), *args)
+            select = self.conn.fetchrow(self.plan.render("select_block_range"), *args)
+            row = await self._meanwhile(select)
             assert row is not None
             batch = _Batch(row["rows"], row["students"], row["others"] or [])
-        status = await self.conn.execute(self.plan.render("delete_block_range"), *args)
+
+        def sort_out_subjects() -> None:  # while the range is deleted
+            if batch.rows:
+                batch.fresh = self.walk.ledger.fresh(batch.students, batch.others)
+
+        delete = self.conn.execute(self.plan.render("delete_block_range"), *args)
+        status = await self._meanwhile(delete, sort_out_subjects)
         deleted = int(status.rsplit(" ", 1)[-1])
         if self.plan.has_subject and deleted != batch.rows:  # pragma: no cover - one snapshot
             raise RetentionError(f"{self.plan.name}: read {batch.rows} rows, deleted {deleted}")
@@ -253,11 +234,13 @@ class TableWalk:
         if self.masker is not None:
             masker = self.masker
             query = plan.render("anonymise_pick", after=after, columns=masker.select_list())
-            picked = await self.conn.fetch(query, *args)
+            picked = await self._meanwhile(self.conn.fetch(query, *args))
             if picked:
-                await self.conn.executemany(
-                    plan.render("anonymise_row", sets=masker.sets()),
-                    [masker.row_arguments(row) for row in picked],
+                await self._meanwhile(
+                    self.conn.executemany(
+                        plan.render("anonymise_row", sets=masker.sets()),
+                        [masker.row_arguments(row) for row in picked],
+                    )
                 )
             students, others = subjects_of_rows(picked)
             more = len(picked) >= self.batch_size
@@ -266,7 +249,7 @@ class TableWalk:
             query = plan.render("delete_batch", after=after)
         else:
             query = plan.render("anonymise_batch", after=after, sets=plan.null_sets())
-        row = await self.conn.fetchrow(query, *args)
+        row = await self._meanwhile(self.conn.fetchrow(query, *args))
         assert row is not None
         more = row["picked"] >= self.batch_size
         return _Batch(

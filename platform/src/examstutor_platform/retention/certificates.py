@@ -14,15 +14,20 @@ batch itself: one ``cache_entries`` row per batch (``cache_entries`` is the one
 general-purpose table the pipelines role may write and delete; migrations are
 forward-only and this work adds none), keyed ``retention-progress:<category>:
 <attempt>:<batch>``, holding the run id, table, row count, cutoff and the batch's
-subjects: student ids packed 16 bytes each in one base64 string (one jsonb string
-parses far faster than thousands of array elements), other subjects as ``kind:id``. The
-certificate is written from the sum of all entries of the run, and the entries are
-deleted, in one final transaction: a run killed at any point and run again ends with
-exactly one certificate whose counts are the rows actually processed by all its
-attempts. Entries of another run id (a run killed and never resumed) are certified
-under their own run id by the next run of the category. The ``cache`` category never
-deletes these entries (``keep_cache_entries``). The ids are those the ``consents`` and
-``dsr_requests`` rows carry too; they live only until the run is certified.
+subjects that no earlier batch of the same attempt named: student ids packed 16 bytes
+each in one base64 string (one jsonb string parses far faster than thousands of array
+elements), other subjects as ``kind:id``. Leaving those out loses nothing: an attempt's
+batches commit one after the other on one connection, and a crash loses only the last
+commits (asynchronous commit drops a tail of the WAL, never a commit before a durable
+one), so whenever an entry is durable so are the earlier entries that named its other
+subjects. The certificate is written from the sum (rows) and union (subjects) of all
+entries of the run, and the entries are deleted, in one final transaction: a run killed
+at any point and run again ends with exactly one certificate whose counts are the rows
+actually processed by all its attempts. Entries of another run id (a run killed and
+never resumed) are certified under their own run id by the next run of the category.
+The ``cache`` category never deletes these entries (``keep_cache_entries``). The ids
+are those the ``consents`` and ``dsr_requests`` rows carry too; they live only until
+the run is certified.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from uuid import UUID
 
 from examstutor_platform.db.pool import DbConnection
 from examstutor_platform.db.queries import load_queries
+from examstutor_platform.retention.subjects import split_ids
 
 __all__ = [
     "ACTOR_PSEUDONYM",
@@ -183,8 +189,8 @@ async def record_batch(
     others: Iterable[str],
     cutoff: datetime,
 ) -> None:
-    """Record one batch: its rows and subjects (``students`` packed 16 bytes each);
-    call in the batch's own transaction."""
+    """Record one batch: its rows and the subjects new to its attempt (``students``
+    packed 16 bytes each); call in the batch's own transaction."""
     value = {
         "run_id": run_id,
         "table": table,
@@ -211,8 +217,7 @@ async def take_progress(
         run = runs.setdefault(value["run_id"], RunProgress(value["run_id"]))
         run.rows[value["table"]] = run.rows.get(value["table"], 0) + int(value["rows"])
         if known is None or not row["key"].startswith(known):
-            packed = base64.b64decode(value["students"])
-            run.students.update(packed[i : i + 16] for i in range(0, len(packed), 16))
+            run.students.update(split_ids(base64.b64decode(value["students"])))
             run.others.update(value["others"])
         cutoff = datetime.fromisoformat(value["cutoff"])
         run.cutoff = cutoff if run.cutoff is None else max(run.cutoff, cutoff)

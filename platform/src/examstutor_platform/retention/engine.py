@@ -32,20 +32,11 @@ from typing import Any
 
 from examstutor_platform.audit.events import AuditEvent
 from examstutor_platform.audit.store import append_event
-from examstutor_platform.crypto import Pseudonymiser
 from examstutor_platform.db.pool import DbConnection
 from examstutor_platform.db.queries import load_queries
 from examstutor_platform.retention import certificates as certs
 from examstutor_platform.retention import partitions
-from examstutor_platform.retention.batches import (
-    SubjectLedger,
-    TableWalk,
-    Walk,
-    column_masker,
-    pseudonyms_of,
-    split_ids,
-    subjects_of_rows,
-)
+from examstutor_platform.retention.batches import TableWalk, Walk, column_masker
 from examstutor_platform.retention.holds import LegalHold, category_hold
 from examstutor_platform.retention.policy import Category, RetentionPolicy, load_policy
 from examstutor_platform.retention.results import (
@@ -59,6 +50,12 @@ from examstutor_platform.retention.session import (
     Target,
     connection_for,
     exclusive,
+)
+from examstutor_platform.retention.subjects import (
+    SubjectLedger,
+    SubjectPseudonyms,
+    split_ids,
+    subjects_of_rows,
 )
 from examstutor_platform.retention.tables import RetentionError, TablePlan, plan_table
 from examstutor_platform.settings import Settings
@@ -75,7 +72,7 @@ _Q = load_queries("examstutor_platform.retention", "engine.sql")
 
 def _sample_subjects(rows: list[Any]) -> tuple[set[bytes], list[str]]:
     students, others = subjects_of_rows(rows)
-    return split_ids(students), others
+    return set(split_ids(students)), others
 
 
 def _kind(category: Category) -> certs.CertificateKind:
@@ -153,7 +150,7 @@ class _Run:
         self.run_id = run_id
         self.batch_size = batch_size
         self.progress = progress
-        self.pseudonymiser = Pseudonymiser(settings.pseudonym_key)
+        self.hasher = SubjectPseudonyms(settings.pseudonym_key)
 
     async def plans(self) -> list[TablePlan]:
         cat = self.category
@@ -182,14 +179,14 @@ class _Run:
             if not plan.has_subject or len(sample) >= 5:
                 continue
             rows = await self.conn.fetch(plan.render("sample_subjects"), self.cutoff, 50)
-            found = pseudonyms_of(self.pseudonymiser, *_sample_subjects(rows))
+            found = self.hasher.of(*_sample_subjects(rows))
             sample.extend(sorted(found - set(sample))[: 5 - len(sample)])
         return self._result(due, held, hold, preview=True, sample=tuple(sample))
 
     async def execute(self, audit: bool, bulk: bool | None) -> RetentionResult:
         plans = await self.plans()
         hold = await category_hold(self.conn, [self.category.name])
-        ledger = SubjectLedger(self.pseudonymiser)
+        ledger = SubjectLedger(self.hasher)
         walk = Walk(self.run_id, self.category.name, self.cutoff, uuid.uuid4().hex, ledger)
         for plan in plans if hold is None else ():
             masker = await column_masker(self.conn, plan, self.settings, self.cutoff.date())
@@ -209,11 +206,9 @@ class _Run:
             )
             mine = runs.pop(self.run_id, None) or certs.RunProgress(self.run_id)
             for other in runs.values():
-                found = pseudonyms_of(self.pseudonymiser, other.students, other.others)
+                found = self.hasher.of(other.students, other.others)
                 await self._certify(other, found, None, audit, adopted_by=self.run_id)
-            earlier = pseudonyms_of(
-                self.pseudonymiser, mine.students - ledger.students, mine.others - ledger.others
-            )
+            earlier = self.hasher.of(mine.students - ledger.students, mine.others - ledger.others)
             mine.students |= ledger.students
             mine.others |= ledger.others
             pseudonyms = ledger.pseudonyms | earlier
