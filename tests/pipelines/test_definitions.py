@@ -195,3 +195,64 @@ def test_erasure_sensor_requests_one_run_per_pending_request(
     assert sorted(r.run_key or "" for r in result.run_requests or []) == sorted(map(str, ids))
     configs = [r.run_config for r in result.run_requests or []]
     assert all(c["ops"]["erase_student"]["config"]["request_id"] for c in configs)
+
+
+def test_erasure_sensor_reruns_released_and_interrupted_requests_once_each(
+    resources: dict[str, Any], database_url: str
+) -> None:
+    """A request released from its hold gets a run (once per release); one whose run
+    stopped part-way gets a new run once no run for it is in flight."""
+
+    async def seed() -> tuple[str, str]:
+        conn = await connect(database_url)
+        try:
+            insert = (
+                "INSERT INTO dsr_requests (student_id, type, status, due_at) VALUES"
+                " (gen_random_uuid(), 'erasure', $1, now() + interval '30 days')"
+                " RETURNING id, student_id"
+            )
+            held = await conn.fetchrow(insert, "on_hold")
+            await conn.execute(
+                "INSERT INTO legal_holds (student_id, reason, placed_by, released_at)"
+                " VALUES ($1, 'litigation', 'steward', now())",
+                held["student_id"],
+            )
+            stopped = await conn.fetchrow(insert, "in_progress")
+            return str(held["id"]), str(stopped["id"])
+        finally:
+            await conn.close()
+
+    held, stopped = asyncio.run(seed())
+    repository = defs.get_repository_def()
+    sensor = repository.get_sensor_def("erasure_request_sensor")
+    job = repository.get_job("erasure_job")
+
+    def keys(instance: dg.DagsterInstance) -> dict[str, str]:
+        context = dg.build_sensor_context(
+            instance=instance,
+            resources={"postgres": resources["postgres"]},
+            repository_def=repository,
+        )
+        result = sensor.evaluate_tick(context)
+        return {
+            r.tags["examstutor/dsr_request"]: r.run_key or "" for r in result.run_requests or []
+        }
+
+    with dg.instance_for_test() as instance:
+        first = keys(instance)
+        assert first[held].startswith(f"{held}:released-")
+        assert first[stopped] == f"{stopped}:resume-0"
+
+        # a run for the stopped request is in flight: nothing more for it
+        run = instance.add_run(
+            dg.DagsterRun(
+                job_name=job.name,
+                run_id=str(uuid.uuid4()),
+                tags={"examstutor/dsr_request": stopped},
+                status=dg.DagsterRunStatus.STARTED,
+            )
+        )
+        assert stopped not in keys(instance)
+        # that run failed, the request is still in_progress: a new key, so a new run
+        instance.report_run_failed(run)
+        assert keys(instance)[stopped] == f"{stopped}:resume-1"

@@ -1,4 +1,5 @@
-"""``erasure_job`` (one data subject) and ``erasure_request_sensor`` (one run per request)."""
+"""``erasure_job`` (one data subject) and ``erasure_request_sensor`` (a run per request
+and state: new, interrupted, or released from its holds)."""
 
 import asyncio
 import uuid
@@ -14,9 +15,20 @@ from examstutor_pipelines.resources import (
     platform_settings,
 )
 from examstutor_pipelines.runtime import LIGHT_K8S, as_metadata
-from examstutor_platform.erasure import erase_subject, pending_erasure_requests
+from examstutor_platform.erasure import erase_subject, pending_erasure_work
 
 __all__ = ["ErasureConfig", "erase_student", "erasure_job", "erasure_request_sensor"]
+
+REQUEST_TAG = "examstutor/dsr_request"
+#: runs the sensor starts for one interrupted request before it leaves it to a steward
+MAX_RESUMES = 3
+_ACTIVE = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
 
 
 class ErasureConfig(dg.Config):
@@ -64,21 +76,42 @@ def erasure_job() -> None:
     job=erasure_job,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="One erasure_job run per pending erasure request (run key = request id).",
+    description="A run per erasure request with work to do: a new one (run key = request "
+    "id), one released from its legal holds (once per release), one whose run stopped "
+    f"part-way (up to {MAX_RESUMES} times); never while a run for it is in flight.",
 )
 def erasure_request_sensor(
     context: dg.SensorEvaluationContext, postgres: PostgresResource
 ) -> Iterator[dg.RunRequest | dg.SkipReason]:
     """Request a run for each erasure request with work to do."""
-    pending = asyncio.run(pending_erasure_requests(postgres.database_url))
-    if not pending:
-        yield dg.SkipReason("no pending erasure requests")
-        return
-    for request_id in pending:
+    pending = asyncio.run(pending_erasure_work(postgres.database_url))
+    requested = 0
+    for item in pending:
+        request_id = str(item.id)
+        tagged = dg.RunsFilter(tags={REQUEST_TAG: request_id})
+        in_flight = dg.RunsFilter(tags={REQUEST_TAG: request_id}, statuses=_ACTIVE)
+        if context.instance.get_runs_count(filters=in_flight):
+            continue  # its run is on the way; an in_progress status is that run's
+        run_key = item.run_key
+        if item.status == "in_progress":  # every earlier run ended, the request did not
+            runs = context.instance.get_runs_count(filters=tagged)
+            if runs > MAX_RESUMES:
+                context.log.warning(
+                    f"erasure request {request_id} stopped part-way in {runs} runs; "
+                    "not starting another (see the runs tagged "
+                    f"{REQUEST_TAG}={request_id})"
+                )
+                continue
+            run_key = f"{request_id}:resume-{runs}"
+        requested += 1
         yield dg.RunRequest(
-            run_key=str(request_id),
-            run_config=dg.RunConfig(
-                ops={"erase_student": ErasureConfig(request_id=str(request_id))}
-            ),
-            tags={"examstutor/dsr_request": str(request_id)},
+            run_key=run_key,
+            run_config=dg.RunConfig(ops={"erase_student": ErasureConfig(request_id=request_id)}),
+            tags={REQUEST_TAG: request_id},
+        )
+    if not requested:
+        yield dg.SkipReason(
+            f"{len(pending)} erasure requests with work to do, each with a run in flight"
+            if pending
+            else "no pending erasure requests"
         )

@@ -8,10 +8,12 @@ from examstutor_platform.erasure.engine import (
     ErasureProgress,
     ErasureResult,
     OpenRequest,
+    PendingErasure,
     erase_subject,
     erasure_categories,
     overdue_requests,
     pending_erasure_requests,
+    pending_erasure_work,
 )
 
 __all__ = [
@@ -20,8 +22,10 @@ __all__ = [
     "ErasureProgress",
     "ErasureResult",
     "OpenRequest",
+    "PendingErasure",
     "erase_subject",
     "erasure_categories",
     "overdue_requests",
     "pending_erasure_requests",
+    "pending_erasure_work",
 ]

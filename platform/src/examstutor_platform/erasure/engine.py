@@ -56,10 +56,12 @@ __all__ = [
     "ErasureProgress",
     "ErasureResult",
     "OpenRequest",
+    "PendingErasure",
     "erase_subject",
     "erasure_categories",
     "overdue_requests",
     "pending_erasure_requests",
+    "pending_erasure_work",
 ]
 
 _Q = load_queries("examstutor_platform.erasure", "erasure.sql")
@@ -335,14 +337,45 @@ def _rows(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-async def pending_erasure_requests(
+@dataclass(frozen=True, slots=True)
+class PendingErasure:
+    """An erasure request with work to do, and what state it was left in."""
+
+    id: uuid.UUID
+    status: str
+    """``pending`` (never run), ``in_progress`` (a run stopped part-way) or ``on_hold``
+    (every hold on it is released now)."""
+    released: datetime | None
+    """When the last hold that could cover it was released (None if none ever was)."""
+
+    @property
+    def run_key(self) -> str:
+        """One run per request and state: the request id while it is pending; for an
+        ``on_hold`` one, once per release (so a request held, released, held again and
+        released again is run again); ``in_progress`` is keyed by the caller, who knows
+        how many runs there were."""
+        if self.status == "on_hold":
+            when = "never" if self.released is None else self.released.isoformat()
+            return f"{self.id}:released-{when}"
+        return str(self.id)
+
+
+async def pending_erasure_work(
     target: Target, *, policy: RetentionPolicy | None = None
-) -> list[uuid.UUID]:
+) -> list[PendingErasure]:
     """Erasure requests with work to do, oldest first: pending, interrupted
     (``in_progress``), or ``on_hold`` with every hold that held them released."""
     categories = list(erasure_categories(policy or load_policy()))
     async with connection_for(target) as conn:
-        return [row["id"] for row in await conn.fetch(_Q["pending_requests"], categories)]
+        rows = await conn.fetch(_Q["pending_requests"], categories)
+    return [PendingErasure(row["id"], row["status"], row["released"]) for row in rows]
+
+
+async def pending_erasure_requests(
+    target: Target, *, policy: RetentionPolicy | None = None
+) -> list[uuid.UUID]:
+    """The ids of :func:`pending_erasure_work`."""
+    return [item.id for item in await pending_erasure_work(target, policy=policy)]
 
 
 async def overdue_requests(target: Target, at: datetime) -> list[OpenRequest]:

@@ -66,7 +66,12 @@ UPDATE students
 
 -- name: pending_requests
 -- erasure requests with work to do: new, interrupted, or on hold whose holds are gone
-SELECT r.id
+-- released: when the last hold that could cover the request was released (NULL if none
+-- ever did); a run for an on_hold request is keyed by it, so each release gets one run
+SELECT r.id, r.status,
+       (SELECT max(h.released_at) FROM legal_holds AS h
+         WHERE h.released_at IS NOT NULL
+           AND (h.student_id = r.student_id OR h.category = ANY ($1::text[]))) AS released
   FROM dsr_requests AS r
  WHERE r.type = 'erasure'
    AND (r.status IN ('pending', 'in_progress')
