@@ -44,7 +44,7 @@ import pyarrow.csv as pcsv
 
 from examstutor_platform.audit.canonical import EXPORT_COLUMNS, details_json
 from examstutor_platform.audit.chain import GENESIS
-from examstutor_platform.audit.columnar import TEXT_COLUMNS, canonical_lines
+from examstutor_platform.audit.columnar import TEXT_COLUMNS, canonical_lines, needs_escape
 from examstutor_platform.db.pool import DbConnection
 from examstutor_platform.db.queries import load_queries
 from examstutor_platform.errors import ChainBrokenError
@@ -109,6 +109,8 @@ def copy_unescape(text: str) -> str:
 
 def _unescape_column(column: pa.Array) -> pa.Array:
     """``column`` with COPY escapes undone (only values holding a backslash change)."""
+    if not needs_escape(column):  # no backslash (nor any byte JSON escapes): most columns
+        return column
     if column.null_count == len(column) or not pc.any(pc.match_substring(column, "\\")).as_py():
         return column
     mask = pc.fill_null(pc.match_substring(column, "\\"), False)
@@ -198,32 +200,29 @@ class DayChain:
             indices
         )
 
-    def _check_order(self, seq: pa.Array) -> None:
-        if seq.null_count:
-            raise ChainBrokenError("a row without seq in the day's events", seq=self.last_seq)
+    def add(self, table: pa.Table) -> DayRows:
+        """Chain one chunk of ``day_rows`` (a non-empty table); return its rows and hashes."""
+        return self.chain(self.prepare(table))
+
+    def prepare(self, table: pa.Table) -> _Prepared:
+        """The chunk's columns and canonical lines (Arrow kernels; chunks in order, any thread)."""
+        seq = _column(table, "seq")
+        _check_order_within(seq)
+        occurred_us = _column(table, "occurred_us")
+        texts = tuple(_unescape_column(_column(table, name)) for name in TEXT_COLUMNS)
+        details, literals = self._details_for(_column(table, "details"))
+        lines = canonical_lines(seq, occurred_us, texts, literals)
+        return _Prepared(DayRows(seq, occurred_us, texts, details, _NO_HASHES), lines)
+
+    def chain(self, prepared: _Prepared) -> DayRows:
+        """Hash the prepared chunk onto the chain (chunks in order, one thread at a time)."""
+        rows, lines = prepared.rows, prepared.lines
+        seq = rows.seq
         first = seq[0].as_py()
         if self.last_seq is not None and first <= self.last_seq:
             raise ChainBrokenError(
                 f"seq {first} follows seq {self.last_seq}: repeated or out of order", seq=first
             )
-        if len(seq) > 1:
-            bad = pc.less_equal(seq.slice(1), seq.slice(0, len(seq) - 1))
-            if pc.any(bad).as_py():
-                index = pc.index(bad, True).as_py() + 1
-                raise ChainBrokenError(
-                    f"seq {seq[index].as_py()} follows seq {seq[index - 1].as_py()}: "
-                    "repeated or out of order",
-                    seq=seq[index].as_py(),
-                )
-
-    def add(self, table: pa.Table) -> DayRows:
-        """Chain one chunk of ``day_rows`` (a non-empty table); return its rows and hashes."""
-        seq = _column(table, "seq")
-        self._check_order(seq)
-        occurred_us = _column(table, "occurred_us")
-        texts = tuple(_unescape_column(_column(table, name)) for name in TEXT_COLUMNS)
-        details, literals = self._details_for(_column(table, "details"))
-        lines = canonical_lines(seq, occurred_us, texts, literals)
         _, offsets_buffer, data_buffer = lines.buffers()
         offsets = memoryview(offsets_buffer).cast("i")[lines.offset : lines.offset + len(lines) + 1]
         data = memoryview(data_buffer)
@@ -236,7 +235,7 @@ class DayChain:
         self._head = head
         count = len(seq)
         if self.first_seq is None:
-            self.first_seq = seq[0].as_py()
+            self.first_seq = first
         self.last_seq = seq[count - 1].as_py()
         self.rows += count
         hex_text = b"".join(digests).hex().encode("ascii")
@@ -244,7 +243,78 @@ class DayChain:
         chain_hash = pa.Array.from_buffers(
             pa.string(), count, [None, pa.py_buffer(hex_offsets), pa.py_buffer(hex_text)]
         )
-        return DayRows(seq, occurred_us, texts, details, chain_hash)
+        return DayRows(rows.seq, rows.occurred_us, rows.texts, rows.details, chain_hash)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    rows: DayRows  # without chain_hash yet
+    lines: pa.Array
+
+
+_NO_HASHES: Final = pa.array([], pa.string())
+
+
+def _check_order_within(seq: pa.Array) -> None:
+    """Raise :class:`ChainBrokenError` unless ``seq`` is non-null and strictly increasing."""
+    if seq.null_count:
+        raise ChainBrokenError("a row without seq in the day's events", seq=None)
+    if len(seq) > 1:
+        bad = pc.less_equal(seq.slice(1), seq.slice(0, len(seq) - 1))
+        if pc.any(bad).as_py():
+            index = pc.index(bad, True).as_py() + 1
+            raise ChainBrokenError(
+                f"seq {seq[index].as_py()} follows seq {seq[index - 1].as_py()}: "
+                "repeated or out of order",
+                seq=seq[index].as_py(),
+            )
+
+
+class _Stages:
+    """Items through a fixed list of stages, in order, each stage in a thread of its own.
+
+    At most one item waits in each stage, so memory is bounded by the number of
+    stages; stage ``i`` works on an item while stage ``i + 1`` works on the item
+    before it. A stage's result goes to the next stage, the last stage's to
+    ``done`` (in the event loop's thread).
+    """
+
+    def __init__(self, stages: list[Callable[[Any], Any]], done: Callable[[Any], None]) -> None:
+        self._stages = stages
+        self._done = done
+        self._loop = asyncio.get_running_loop()
+        self._threads = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"audit-stage-{n}")
+            for n in range(len(stages))
+        ]
+        self._pending: list[asyncio.Future[Any] | None] = [None] * len(stages)
+
+    async def push(self, item: Any, stage: int = 0) -> None:
+        """Hand ``item`` to ``stage`` once that stage has passed its previous item on."""
+        if stage == len(self._stages):
+            self._done(item)
+            return
+        await self._settle(stage)
+        self._pending[stage] = self._loop.run_in_executor(
+            self._threads[stage], self._stages[stage], item
+        )
+
+    async def _settle(self, stage: int) -> None:
+        pending = self._pending[stage]
+        if pending is not None:
+            self._pending[stage] = None
+            await self.push(await pending, stage + 1)
+
+    async def drain(self) -> None:
+        """Let every item through every stage."""
+        for stage in range(len(self._stages)):
+            await self._settle(stage)
+
+    async def close(self) -> None:
+        """Wait for the threads' current work (after an error too) and stop them."""
+        await asyncio.gather(*(f for f in self._pending if f is not None), return_exceptions=True)
+        for thread in self._threads:
+            thread.shutdown(wait=True)
 
 
 async def stream_day(
@@ -260,92 +330,61 @@ async def stream_day(
 ) -> DayChain:
     """Chain every event with ``start <= occurred_at < end`` in seq order onto ``chain``.
 
-    ``on_batch`` gets each chunk's rows, in order, in a worker thread of its
-    own (while the next chunk is chained): a record batch of (``seq``,
-    ``chain_hash``), or of :data:`EXPORT_SCHEMA` with ``with_columns``.
-    ``progress`` gets the rows handled so far (chained, and given to
-    ``on_batch``). The caller owns the transaction (the COPY is one statement,
-    so it sees one snapshot either way).
+    Each chunk goes through three threads in turn while the server produces
+    the next: parsing and canonical text (:meth:`DayChain.prepare`), hashing
+    (:meth:`DayChain.chain`), then ``on_batch``, which gets each chunk's rows in
+    order: a record batch of (``seq``, ``chain_hash``), or of
+    :data:`EXPORT_SCHEMA` with ``with_columns``. ``progress`` gets the rows
+    handled so far. The caller owns the transaction (the COPY is one
+    statement, so it sees one snapshot either way).
     """
 
-    def work(data: bytes | memoryview) -> tuple[int, pa.RecordBatch | None]:
+    def prepare(data: bytes | memoryview) -> _Prepared | None:
         table = _read_chunk(data)
-        if table.num_rows == 0:
-            return 0, None
-        rows = chain.add(table)
-        if on_batch is None:
-            return rows.num_rows, None
-        return rows.num_rows, rows.export_batch() if with_columns else rows.hash_batch()
+        return chain.prepare(table) if table.num_rows else None
 
-    loop = asyncio.get_running_loop()
-    pieces: list[bytes] = []
-    held = 0
-    chained: asyncio.Future[tuple[int, pa.RecordBatch | None]] | None = None
-    handed: asyncio.Future[Any] | None = None
-    handed_rows = 0
+    def hash_chunk(prepared: _Prepared | None) -> DayRows | None:
+        return None if prepared is None else chain.chain(prepared)
+
+    def hand_on(rows: DayRows | None) -> int:
+        if rows is None:
+            return 0
+        if on_batch is not None:
+            on_batch(rows.export_batch() if with_columns else rows.hash_batch())
+        return rows.num_rows
+
     done = 0
 
-    with (
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-chain") as chainer,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-sink") as sinker,
-    ):
+    def count(rows: int) -> None:
+        nonlocal done
+        done += rows
+        if progress is not None and rows:
+            progress(done)
 
-        async def finish_handed() -> None:
-            nonlocal handed, done
-            if handed is not None:
-                await handed
-                handed = None
-                done += handed_rows
-                if progress is not None and handed_rows:
-                    progress(done)
+    pieces: list[bytes] = []
+    held = 0
+    stages = _Stages([prepare, hash_chunk, hand_on], count)
 
-        async def settle() -> None:
-            """Wait for the chunk being chained, then pass its rows on (one at a time)."""
-            nonlocal chained, handed, handed_rows, done
-            if chained is None:
+    async def sink(data: bytes) -> None:
+        nonlocal held
+        pieces.append(data)
+        held += len(data)
+        if held >= chunk_bytes:
+            joined = b"".join(pieces) if len(pieces) > 1 else pieces[0]
+            cut = joined.rfind(b"\n") + 1
+            if not cut:  # a row longer than a chunk: keep reading
+                pieces[:] = [joined]
                 return
-            rows, batch = await chained
-            chained = None
-            await finish_handed()
-            if batch is not None and on_batch is not None:
-                handed = loop.run_in_executor(sinker, on_batch, batch)
-                handed_rows = rows
-            elif rows:
-                done += rows
-                if progress is not None:
-                    progress(done)
+            rest = joined[cut:]
+            pieces[:] = [rest] if rest else []
+            held = len(rest)
+            await stages.push(memoryview(joined)[:cut])
 
-        async def submit(data: bytes | memoryview) -> None:
-            nonlocal chained
-            await settle()  # one chunk chaining, one being handed on, one filling: bounded
-            chained = loop.run_in_executor(chainer, work, data)
-
-        async def sink(data: bytes) -> None:
-            nonlocal held
-            pieces.append(data)
-            held += len(data)
-            if held >= chunk_bytes:
-                joined = b"".join(pieces) if len(pieces) > 1 else pieces[0]
-                cut = joined.rfind(b"\n") + 1
-                if not cut:  # a row longer than a chunk: keep reading
-                    pieces[:] = [joined]
-                    return
-                rest = joined[cut:]
-                pieces[:] = [rest] if rest else []
-                held = len(rest)
-                await submit(memoryview(joined)[:cut])
-
-        try:
-            await conn.copy_from_query(QUERIES["day_rows"], start, end, output=sink, format="text")
-            if pieces:
-                chunk = b"".join(pieces)
-                pieces.clear()
-                await submit(chunk)
-            await settle()
-            await finish_handed()
-        finally:
-            # an error mid-stream: let the workers finish before the executors close
-            await asyncio.gather(
-                *(f for f in (chained, handed) if f is not None), return_exceptions=True
-            )
+    try:
+        await conn.copy_from_query(QUERIES["day_rows"], start, end, output=sink, format="text")
+        if pieces:
+            await stages.push(b"".join(pieces))
+        await stages.drain()
+    finally:
+        await stages.close()
     return chain
