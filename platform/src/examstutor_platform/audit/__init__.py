@@ -7,7 +7,8 @@
 - :mod:`~examstutor_platform.audit.writer` — group-commit writes that callers await;
 - :mod:`~examstutor_platform.audit.seal`, :mod:`~examstutor_platform.audit.export`,
   :mod:`~examstutor_platform.audit.verify` — the daily seal, the Parquet export and
-  their verification (from the database, or offline from an exported day).
+  their verification (from the database, or offline from an exported day);
+- :mod:`~examstutor_platform.audit.daily` — a day sealed and exported in one read.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from examstutor_platform.audit.chain import (
     chain_step,
     verify_chain,
 )
+from examstutor_platform.audit.daily import DayResult, seal_and_export_day
 from examstutor_platform.audit.events import ACTIONS, COLUMNS, AuditEvent, AuditRecord
 from examstutor_platform.audit.export import ExportError, ExportResult, export_day
 from examstutor_platform.audit.seal import SealError, SealResult, seal_day
@@ -51,6 +53,7 @@ __all__ = [
     "AuditWriter",
     "AuditWriterStats",
     "ChainBuilder",
+    "DayResult",
     "ExportError",
     "ExportResult",
     "SealError",
@@ -66,6 +69,7 @@ __all__ = [
     "export_row",
     "format_timestamp",
     "load_public_key",
+    "seal_and_export_day",
     "seal_day",
     "seal_payload",
     "sign_manifest",

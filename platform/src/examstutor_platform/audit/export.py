@@ -10,7 +10,10 @@ Publication is atomic: everything is written into a hidden folder
 folder is renamed to its final name. A run killed midway leaves only the
 hidden folder, which the next run for that day removes before starting again.
 A day folder that exists already is kept when its manifest carries the sealed
-head (re-running is a no-op) and is an error otherwise.
+head (re-running is a no-op) and is an error otherwise. A day that is not
+sealed yet is sealed and exported in one read by
+:func:`~examstutor_platform.audit.daily.seal_and_export_day`, with the
+helpers below.
 
 ``manifest.json`` is pretty-printed JSON with sorted keys and a final newline;
 every value in it is canonical-JSON ready, so its signature covers
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import uuid
@@ -32,15 +34,17 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from examstutor_platform.audit.canonical import format_timestamp
+from examstutor_platform.audit.parquet_files import (
+    ROWS_PER_FILE,
+    ExportFile,
+    ParquetFiles,
+    fsync_path,
+)
 from examstutor_platform.audit.seal import SealRecord, load_seal
 from examstutor_platform.audit.signing import Signer, sign_manifest
 from examstutor_platform.audit.stream import (
     CHUNK_BYTES,
-    EXPORT_SCHEMA,
     QUERIES,
     DayChain,
     RowProgress,
@@ -75,22 +79,8 @@ __all__ = [
 EXPORT_FORMAT: Final = "examstutor-audit-export/1"
 GENERATOR: Final = "examstutor-pipelines 0.1.0"
 MANIFEST: Final = "manifest.json"
-#: rows per Parquet file before the next file starts
-ROWS_PER_FILE: Final = 250_000
-#: rows gathered into one Parquet row group
-_ROW_GROUP: Final = 65_536
 #: advisory lock key (int4) that serialises exporters of one day ("esxp")
 EXPORT_LOCK_KEY: Final = 0x65737870
-_DICTIONARY_COLUMNS: Final = [
-    "actor_pseudonym",
-    "actor_role",
-    "action",
-    "resource",
-    "resource_id",
-    "outcome",
-    "severity",
-    "ip_prefix",
-]
 
 
 class ExportError(AuditError):
@@ -103,20 +93,6 @@ class ManifestError(ExportError):
 
 class ExportFileError(ExportError):
     """An exported file is missing, unlisted, or differs from its manifest entry."""
-
-
-@dataclass(frozen=True)
-class ExportFile:
-    """One Parquet file of an exported day, as its manifest lists it."""
-
-    name: str
-    sha256: str
-    rows: int
-    bytes: int
-
-    def as_json(self) -> dict[str, Any]:
-        """The manifest entry."""
-        return {"name": self.name, "sha256": self.sha256, "rows": self.rows, "bytes": self.bytes}
 
 
 @dataclass(frozen=True)
@@ -156,89 +132,6 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     if manifest.get("format") != EXPORT_FORMAT:
         raise ManifestError(f"{path} has format {manifest.get('format')!r}, not {EXPORT_FORMAT!r}")
     return manifest
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _file_digest(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
-
-
-class _ParquetFiles:
-    """Writes record batches into ``events-NNNN.parquet`` files of at most ``rows_per_file``."""
-
-    def __init__(self, folder: Path, rows_per_file: int) -> None:
-        if rows_per_file < 1:
-            raise ValueError("rows_per_file must be at least 1")
-        self.folder = folder
-        self.rows_per_file = rows_per_file
-        self.files: list[ExportFile] = []
-        self._writer: pq.ParquetWriter | None = None
-        self._path: Path | None = None
-        self._rows = 0
-        self._pending: list[pa.RecordBatch] = []
-        self._pending_rows = 0
-
-    def write(self, batch: pa.RecordBatch) -> None:
-        """Add rows (called in order, from one thread at a time)."""
-        while batch.num_rows:
-            if self._writer is None:
-                self._open()
-            room = self.rows_per_file - self._rows - self._pending_rows
-            part, batch = batch.slice(0, room), batch.slice(room)
-            self._pending.append(part)
-            self._pending_rows += part.num_rows
-            if self._pending_rows >= _ROW_GROUP:
-                self._flush()
-            if self._rows + self._pending_rows >= self.rows_per_file:
-                self._close()
-
-    def _open(self) -> None:
-        self._path = self.folder / f"events-{len(self.files):04d}.parquet"
-        self._writer = pq.ParquetWriter(
-            self._path,
-            EXPORT_SCHEMA,
-            compression="zstd",
-            use_dictionary=_DICTIONARY_COLUMNS,
-        )
-        self._rows = 0
-
-    def _flush(self) -> None:
-        if self._pending and self._writer is not None:
-            self._writer.write_table(
-                pa.Table.from_batches(self._pending, schema=EXPORT_SCHEMA),
-                row_group_size=_ROW_GROUP * 2,
-            )
-            self._rows += self._pending_rows
-        self._pending = []
-        self._pending_rows = 0
-
-    def _close(self) -> None:
-        self._flush()
-        if self._writer is None or self._path is None:
-            return
-        self._writer.close()
-        self._writer = None
-        _fsync(self._path)
-        sha256, size = _file_digest(self._path)
-        self.files.append(ExportFile(self._path.name, sha256, self._rows, size))
-
-    def close(self) -> list[ExportFile]:
-        """Finish the last file; return every file written."""
-        self._close()
-        return list(self.files)
 
 
 def existing_export(folder: Path, seal: SealRecord) -> ExportResult:
@@ -359,7 +252,7 @@ async def write_day_files(
 
     The files are closed and fsynced; ``chain`` then holds the day's head.
     """
-    writer = _ParquetFiles(temp, rows_per_file)
+    writer = ParquetFiles(temp, rows_per_file)
     reported = 0
 
     def report(rows: int) -> None:
@@ -396,15 +289,15 @@ def write_manifest(temp: Path, seal: SealRecord, files: list[ExportFile], signer
     manifest = _manifest(seal, files, _previous_manifest_sha256(temp.parent, seal), signer)
     data = manifest_bytes(manifest)
     (temp / MANIFEST).write_bytes(data)
-    _fsync(temp / MANIFEST)
-    _fsync(temp)
+    fsync_path(temp / MANIFEST)
+    fsync_path(temp)
     return data
 
 
 def publish(temp: Path, final: Path) -> None:
     """Rename the finished hidden folder to the day's folder (atomic), durably."""
     temp.rename(final)
-    _fsync(final.parent)
+    fsync_path(final.parent)
 
 
 def export_result(

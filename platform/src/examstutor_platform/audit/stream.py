@@ -64,7 +64,7 @@ __all__ = [
 QUERIES = load_queries("examstutor_platform.audit", "seal.sql")
 
 #: COPY output handed to the worker at a time (whole rows; bounds memory)
-CHUNK_BYTES: Final = 8 << 20
+CHUNK_BYTES: Final = 4 << 20
 
 #: the Parquet schema of CONTRACT §6
 EXPORT_SCHEMA: Final = pa.schema(
