@@ -17,6 +17,7 @@ from retention_seed import pseudonym, retention_settings
 from examstutor_platform.crypto import Pseudonymiser
 from examstutor_platform.retention import load_policy
 from examstutor_platform.retention.batches import TableWalk, Walk
+from examstutor_platform.retention.certificates import ordered_subjects_digest, subjects_digest
 from examstutor_platform.retention.subjects import (
     SubjectLedger,
     SubjectPseudonyms,
@@ -86,6 +87,24 @@ def test_a_ledger_names_each_subject_once_per_attempt() -> None:
         pseudonym(SETTINGS, uuid.UUID(staff.split(":")[1]), "staff")
     }
     assert ledger.pseudonyms == expected and ledger.unhashed == 0
+    assert ledger.ordered_pseudonyms() == sorted(expected)
+
+
+def test_ordered_pseudonyms_give_the_certificate_digest() -> None:
+    """Pseudonyms put in order piece by piece (between statements) digest as a whole."""
+    ledger = SubjectLedger(SubjectPseudonyms(SETTINGS.pseudonym_key))
+    every: set[uuid.UUID] = set()
+    for size in (50, 0, 7, 300):
+        batch = [uuid.uuid4() for _ in range(size)]
+        every |= set(batch)
+        ledger.add(*ledger.fresh(_packed(batch), []))
+        while ledger.busywork(16):
+            pass
+    ledger.add(*ledger.fresh(_packed([uuid.uuid4() for _ in range(5)]), [f"staff:{every.pop()}"]))
+    ordered = ledger.ordered_pseudonyms()
+    assert ordered == sorted(ledger.pseudonyms) and len(ordered) == 357 + 5 + 1
+    assert ordered_subjects_digest(ordered) == subjects_digest(ledger.pseudonyms)
+    assert not ledger.busywork(16)
 
 
 async def _walk(conn: asyncpg.Connection) -> TableWalk:

@@ -167,16 +167,17 @@ class TableWalk:
         self, statement: Awaitable[_T], work: Callable[[], object] | None = None
     ) -> _T:
         """Await ``statement`` (one database call); while the server runs it, do
-        ``work`` and then hash waiting subjects of the ledger, a slice per turn of the
-        event loop. Nothing else uses the connection meanwhile."""
+        ``work`` and then the ledger's waiting work, a slice per turn of the event loop.
+        Nothing else uses the connection meanwhile."""
         task = asyncio.ensure_future(statement)
         ledger = self.walk.ledger
         try:
             await asyncio.sleep(0)  # the task sends the statement
             if work is not None:
                 work()
-            while ledger.unhashed and not task.done():
-                ledger.hash_some(HASH_SLICE)
+            while not task.done():
+                if not ledger.busywork(HASH_SLICE):
+                    break
                 await asyncio.sleep(0)
         except BaseException:
             task.cancel()

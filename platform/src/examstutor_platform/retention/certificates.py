@@ -35,7 +35,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -56,6 +56,7 @@ __all__ = [
     "clear_progress",
     "find_certificate",
     "issue_certificate",
+    "ordered_subjects_digest",
     "progress_prefix",
     "record_batch",
     "subjects_digest",
@@ -75,7 +76,12 @@ _Q = load_queries("examstutor_platform.retention", "engine.sql")
 
 def subjects_digest(pseudonyms: Iterable[str]) -> str:
     """SHA-256 hex of the distinct ``pseudonyms``, sorted and joined by newlines."""
-    return hashlib.sha256("\n".join(sorted(set(pseudonyms))).encode("utf-8")).hexdigest()
+    return ordered_subjects_digest(sorted(set(pseudonyms)))
+
+
+def ordered_subjects_digest(ordered: Sequence[str]) -> str:
+    """:func:`subjects_digest` of pseudonyms that are already distinct and sorted."""
+    return hashlib.sha256("\n".join(ordered).encode("utf-8")).hexdigest()
 
 
 def _dumps(value: object) -> str:

@@ -206,13 +206,16 @@ class _Run:
             )
             mine = runs.pop(self.run_id, None) or certs.RunProgress(self.run_id)
             for other in runs.values():
-                found = self.hasher.of(other.students, other.others)
-                await self._certify(other, found, None, audit, adopted_by=self.run_id)
+                digest = certs.subjects_digest(self.hasher.of(other.students, other.others))
+                await self._certify(other, digest, None, audit, adopted_by=self.run_id)
             earlier = self.hasher.of(mine.students - ledger.students, mine.others - ledger.others)
             mine.students |= ledger.students
             mine.others |= ledger.others
-            pseudonyms = ledger.pseudonyms | earlier
-            certificate = await self._certify(mine, pseudonyms, sum(held.values()), audit)
+            if earlier:  # a resumed run: its earlier attempts' subjects too
+                digest = certs.subjects_digest(ledger.pseudonyms | earlier)
+            else:
+                digest = certs.ordered_subjects_digest(ledger.ordered_pseudonyms())
+            certificate = await self._certify(mine, digest, sum(held.values()), audit)
             await certs.clear_progress(self.conn, self.category.name)
         return self._result(
             {plan.name: mine.rows.get(plan.name, 0) for plan in plans},
@@ -229,7 +232,7 @@ class _Run:
     async def _certify(
         self,
         progress: certs.RunProgress,
-        pseudonyms: set[str],
+        subjects_sha256: str,
         held: int | None,
         audit: bool,
         adopted_by: str | None = None,
@@ -250,7 +253,7 @@ class _Run:
             policy_version=self.policy.version,
             cutoff=cutoff,
             counts=counts,
-            subjects_sha256=certs.subjects_digest(pseudonyms),
+            subjects_sha256=subjects_sha256,
         )
         if created and audit:
             details: dict[str, Any] = {
