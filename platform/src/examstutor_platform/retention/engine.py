@@ -17,6 +17,8 @@ assets call, once per category (partition):
 * At the end one transaction writes the certificate (one per run id and category:
   re-running a certified run id changes nothing and returns the certificate), the
   ``ndpr.retention_expiry`` / ``ndpr.anonymisation`` audit event, and clears progress.
+  The subjects it certifies are gathered batch by batch, each hashed once per attempt
+  while the database works (:mod:`.subjects`).
 
 One run per category at a time (:func:`.session.exclusive`, then
 :class:`RetentionBusyError`); the connection must not be in a transaction. Audit
