@@ -99,24 +99,22 @@ class FieldCipher:
 
     def encrypt(self, plaintext: str | bytes, *, table: str, column: str, row_id: RowId) -> bytes:
         """``plaintext`` (text as UTF-8) sealed under the primary key, bound to its field."""
-        aead = self._primary_aead
-        if aead is None:
-            raise KeyUnavailableError("the key ring has no primary data key to encrypt with")
         try:
+            # only filled while there is a primary key (see _primary_field_prefix)
             prefix = self._prefixes[table][column]
         except KeyError:
             prefix = self._primary_field_prefix(table, column)
         if type(plaintext) is not bytes:
             plaintext = _plaintext_bytes(plaintext)
         nonce = _urandom(12)
+        aead: AESGCM = self._primary_aead  # type: ignore[assignment]  # set with a primary
         sealed = aead.encrypt(nonce, plaintext, prefix + f"{row_id}".encode())
-        return self._primary_header + nonce + sealed
+        return b"".join((self._primary_header, nonce, sealed))
 
     def decrypt(self, ciphertext: bytes, *, table: str, column: str, row_id: RowId) -> bytes:
         """The plaintext bytes of a ciphertext made for exactly this table, column and row."""
         # literal offsets on the hot path: 5 = HEADER_BYTES, 17 = header + nonce
-        header = ciphertext[:5]
-        if header == self._primary_header:
+        if ciphertext[:5] == self._primary_header:
             aead: AESGCM = self._primary_aead  # type: ignore[assignment]  # set with the header
             try:
                 aad = self._prefixes[table][column] + f"{row_id}".encode()
@@ -155,7 +153,11 @@ class FieldCipher:
         return self.encrypt(plaintext, table=table, column=column, row_id=row_id)
 
     def _primary_field_prefix(self, table: str, column: str) -> bytes:
-        """Build (and keep, within limits) the primary key's AAD prefix for a field."""
+        """Build (and keep, within limits) the primary key's AAD prefix for a field;
+        :class:`KeyUnavailableError` when the ring has no primary key (so nothing is
+        kept, and :meth:`encrypt` finds no prefix without coming here)."""
+        if self._primary_aead is None:
+            raise KeyUnavailableError("the key ring has no primary data key to encrypt with")
         prefix = self._primary_header + _field_aad(table, column)
         columns = self._prefixes.get(table)
         if columns is None and len(self._prefixes) < _CACHE_LIMIT:
