@@ -401,9 +401,9 @@ class AuditWriter:
     async def _stream(
         self, lane: _Lane, batch: list[_Pending], first: bytes
     ) -> AsyncIterator[bytes]:
-        """The COPY data: ``first`` (taken from the queue), then what arrives while the last COPY's callers
-        are told (a slice at a time) or within ``linger``; ends when nothing more comes
-        at once, or at max_batch events."""
+        """The COPY data: ``first`` (taken from the queue), then what arrives while the
+        last COPY's callers are told (a slice at a time) or within ``linger``; ends when
+        nothing more comes at once, or at max_batch events."""
         yield _COPY_HEADER + first
         deadline = time.monotonic() + self.linger if self.linger else 0.0
         others = [other for other in self._lanes if other is not lane]
