@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 
 from examstutor_platform.errors import ConfigurationError
@@ -33,6 +33,21 @@ KIND_PREFIXES: Mapping[str, str] = MappingProxyType(
 )
 _GENERIC_KIND = re.compile(r"^[a-z][a-z0-9]{0,15}$")
 _RESERVED_PREFIXES = frozenset(KIND_PREFIXES.values())
+_SHA256_BLOCK = 64
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+def _prefix(kind: str) -> str:
+    prefix = KIND_PREFIXES.get(kind)
+    if prefix is not None:
+        return prefix
+    if not _GENERIC_KIND.match(kind) or kind in _RESERVED_PREFIXES:
+        raise ValueError(
+            f"pseudonym kind {kind!r}: use {', '.join(KIND_PREFIXES)} or 1-16 lowercase "
+            "letters and digits starting with a letter"
+        )
+    return kind
 
 
 def _check_key(key: Secret, what: str) -> bytes:
@@ -73,26 +88,39 @@ class BlindIndex:
 
 
 class Pseudonymiser:
-    """Stable keyed pseudonyms: the same kind and value always give the same text."""
+    """Stable keyed pseudonyms: the same kind and value always give the same text.
 
-    __slots__ = ("_key",)
+    The HMAC (RFC 2104, SHA-256) is computed with the key's inner and outer pads hashed
+    once, here: ``hmac.new`` would hash them again for every pseudonym, which is half
+    the cost of one, and a retention run names 100,000 students or more."""
+
+    __slots__ = ("_inner", "_outer")
 
     def __init__(self, key: Secret) -> None:
-        self._key = _check_key(key, "pseudonym")
+        raw = _check_key(key, "pseudonym")
+        if len(raw) > _SHA256_BLOCK:
+            raw = hashlib.sha256(raw).digest()
+        raw = raw.ljust(_SHA256_BLOCK, b"\x00")
+        self._inner = hashlib.sha256(raw.translate(_IPAD))
+        self._outer = hashlib.sha256(raw.translate(_OPAD))
 
     def pseudonym(self, kind: str, value: str) -> str:
         """``<prefix>_<32 hex>`` for ``value`` (used verbatim: normalise it first)."""
-        prefix = KIND_PREFIXES.get(kind)
-        if prefix is None:
-            if not _GENERIC_KIND.match(kind) or kind in _RESERVED_PREFIXES:
-                raise ValueError(
-                    f"pseudonym kind {kind!r}: use {', '.join(KIND_PREFIXES)} or 1-16 lowercase "
-                    "letters and digits starting with a letter"
-                )
-            prefix = kind
-        message = kind.encode("ascii") + b"\x00" + value.encode("utf-8")
-        digest = hmac.new(self._key, message, hashlib.sha256).digest()
-        return f"{prefix}_{digest[:16].hex()}"
+        return next(self.pseudonyms(kind, (value,)))
+
+    def pseudonyms(self, kind: str, values: Iterable[str]) -> Iterator[str]:
+        """:meth:`pseudonym` of each of ``values``, in order (one kind check, one pad
+        set-up for them all)."""
+        prefix = f"{_prefix(kind)}_"
+        inner = self._inner.copy()
+        inner.update(kind.encode("ascii") + b"\x00")
+        inner_copy, outer_copy = inner.copy, self._outer.copy
+        for value in values:
+            step = inner_copy()
+            step.update(value.encode("utf-8"))
+            final = outer_copy()
+            final.update(step.digest())
+            yield prefix + final.digest()[:16].hex()
 
     def __repr__(self) -> str:
         return "Pseudonymiser(key=Secret('**********'))"

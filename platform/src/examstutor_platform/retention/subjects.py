@@ -7,27 +7,24 @@ batches (100,000 students over 1,000,000 sessions: ten batches each), so
 :class:`SubjectLedger` keeps the subjects of the attempt's committed batches: a batch
 records only the subjects new to the attempt, and each subject is hashed once.
 
-:class:`SubjectPseudonyms` gives the pseudonyms :class:`~examstutor_platform.crypto.
-Pseudonymiser` gives, students in a tight loop (see its docstring).
+:class:`SubjectPseudonyms` names them with :meth:`~examstutor_platform.crypto.
+Pseudonymiser.pseudonyms` (one HMAC set-up for them all).
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from itertools import filterfalse
 from typing import Any
 
 from examstutor_platform.crypto import Pseudonymiser
-from examstutor_platform.crypto.hashing import KIND_PREFIXES
 from examstutor_platform.secrets import Secret
 
 __all__ = ["SubjectLedger", "SubjectPseudonyms", "split_ids", "subjects_of_rows"]
 
 _UUID_BYTES = 16
 _ID = re.compile(rb".{16}", re.DOTALL)
-_SHA256_BLOCK = 64
 
 
 def split_ids(blob: bytes | None) -> list[bytes]:
@@ -55,37 +52,17 @@ def subjects_of_rows(rows: Iterable[Any]) -> tuple[bytes, list[str]]:
 
 
 class SubjectPseudonyms:
-    """The pseudonyms of subjects: exactly :meth:`Pseudonymiser.pseudonym`'s (student ids
-    as the canonical text of a UUID), computed for students with the key's HMAC pads
-    prepared once (RFC 2104: SHA-256 of the outer pad and the SHA-256 of the inner pad,
-    ``student``, NUL and the id). A first run over years of sessions hashes 100,000
-    students or more, and the general call spends half its time setting HMAC up."""
+    """The pseudonyms of subjects: :meth:`Pseudonymiser.pseudonyms`, student ids given
+    as 16 bytes and named by the canonical text of their UUID."""
 
-    __slots__ = ("_inner", "_outer", "_prefix", "_pseudonymiser")
+    __slots__ = ("_pseudonymiser",)
 
     def __init__(self, key: Secret) -> None:
-        self._pseudonymiser = Pseudonymiser(key)  # checks the key
-        raw = key.reveal()
-        if len(raw) > _SHA256_BLOCK:
-            raw = hashlib.sha256(raw).digest()
-        raw = raw.ljust(_SHA256_BLOCK, b"\x00")
-        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in raw))
-        self._inner.update(b"student\x00")
-        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in raw))
-        self._prefix = KIND_PREFIXES["student"] + "_"
+        self._pseudonymiser = Pseudonymiser(key)
 
     def students(self, ids: Iterable[bytes]) -> set[str]:
         """The pseudonyms of these 16-byte student ids."""
-        found: set[str] = set()
-        add, inner, outer, prefix = found.add, self._inner.copy, self._outer.copy, self._prefix
-        for raw in ids:
-            h = raw.hex()
-            step = inner()
-            step.update(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}".encode("ascii"))
-            final = outer()
-            final.update(step.digest())
-            add(prefix + final.hexdigest()[:32])
-        return found
+        return set(self._pseudonymiser.pseudonyms("student", map(_uuid_text, ids)))
 
     def of(self, students: Iterable[bytes], others: Iterable[str]) -> set[str]:
         """The pseudonyms of student ids and ``kind:id`` others."""
@@ -96,6 +73,12 @@ class SubjectPseudonyms:
 
     def __repr__(self) -> str:
         return "SubjectPseudonyms(key=Secret('**********'))"
+
+
+def _uuid_text(raw: bytes) -> str:
+    """``str(uuid.UUID(bytes=raw))``, without building the UUID."""
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class SubjectLedger:
