@@ -199,7 +199,7 @@ async def _one_pass(
                     conn, settings, signer, day, chain, policy_version, run_id
                 )
                 record = await load_seal(conn, day)
-                if record is None:  # pragma: no cover - inserted just above
+                if record is None:  # inserted just above, in this transaction
                     raise ExportError(f"the seal of {day} was not stored")
                 manifest = write_manifest(temp, record, files, signer)
             if final.exists():  # a folder of this day from elsewhere: kept, held to the seal

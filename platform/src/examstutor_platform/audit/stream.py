@@ -111,9 +111,9 @@ def _unescape_column(column: pa.Array) -> pa.Array:
     """``column`` with COPY escapes undone (only values holding a backslash change)."""
     if not needs_escape(column):  # no backslash (nor any byte JSON escapes): most columns
         return column
-    if column.null_count == len(column) or not pc.any(pc.match_substring(column, "\\")).as_py():
-        return column
     mask = pc.fill_null(pc.match_substring(column, "\\"), False)
+    if not pc.any(mask).as_py():
+        return column
     values = [copy_unescape(v) for v in column.filter(mask).to_pylist()]
     return pc.replace_with_mask(column, mask, pa.array(values, pa.string()))
 
@@ -162,7 +162,12 @@ class DayRows:
 
 
 class DayChain:
-    """The chain over a day's rows: ``h_0`` = ``prev``, one :meth:`add` per chunk, in seq order."""
+    """The chain over a day's rows: ``h_0`` = ``prev``, chunks added in seq order.
+
+    :meth:`add` a chunk, or split the work across two threads: :meth:`prepare`
+    (Arrow kernels, mostly outside the GIL) then :meth:`chain` (the hash loop),
+    each called for the chunks in order.
+    """
 
     def __init__(self, prev: str = GENESIS) -> None:
         self.prev = prev
@@ -180,7 +185,7 @@ class DayChain:
     def _details_for(self, raw: pa.Array) -> tuple[pa.Array, pa.Array]:
         """(canonical details text, that text as a JSON string literal) per row."""
         if raw.null_count:
-            raise ChainBrokenError("a row without details in the day's events", seq=self.last_seq)
+            raise ChainBrokenError("a row without details in the day's events", seq=None)
         encoded = raw.dictionary_encode()
         texts: list[str] = []
         literals: list[str] = []
@@ -364,24 +369,36 @@ async def stream_day(
     pieces: list[bytes] = []
     held = 0
     stages = _Stages([prepare, hash_chunk, hand_on], count)
+    failure: Exception | None = None
 
     async def sink(data: bytes) -> None:
-        nonlocal held
+        nonlocal held, failure
+        if failure is not None:
+            return  # the rest of the COPY is read and dropped
         pieces.append(data)
         held += len(data)
-        if held >= chunk_bytes:
-            joined = b"".join(pieces) if len(pieces) > 1 else pieces[0]
-            cut = joined.rfind(b"\n") + 1
-            if not cut:  # a row longer than a chunk: keep reading
-                pieces[:] = [joined]
-                return
-            rest = joined[cut:]
-            pieces[:] = [rest] if rest else []
-            held = len(rest)
+        if held < chunk_bytes:
+            return
+        joined = b"".join(pieces) if len(pieces) > 1 else pieces[0]
+        cut = joined.rfind(b"\n") + 1
+        if not cut:  # a row longer than a chunk: keep reading
+            pieces[:] = [joined]
+            return
+        rest = joined[cut:]
+        pieces[:] = [rest] if rest else []
+        held = len(rest)
+        try:
             await stages.push(memoryview(joined)[:cut])
+        except Exception as exc:
+            # not raised here: asyncpg then cancels the COPY, and when the COPY had already
+            # ended that cancel is never answered and the connection hangs
+            failure = exc
+            pieces.clear()
 
     try:
         await conn.copy_from_query(QUERIES["day_rows"], start, end, output=sink, format="text")
+        if failure is not None:
+            raise failure
         if pieces:
             await stages.push(b"".join(pieces))
         await stages.drain()
