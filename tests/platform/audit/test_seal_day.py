@@ -18,7 +18,7 @@ from examstutor_audit_days import (
 )
 
 from examstutor_platform.audit.chain import GENESIS
-from examstutor_platform.audit.seal import SealError, load_seal, seal_day
+from examstutor_platform.audit.seal import SealError, load_seal, seal_day, seal_through
 from examstutor_platform.audit.signing import Signer
 from examstutor_platform.audit.stream import DayChain, copy_unescape, day_bounds, stream_day
 from examstutor_platform.db import connect
@@ -200,3 +200,18 @@ async def test_the_pipelines_role_can_seal(conn: asyncpg.Connection, tmp_path: P
     await conn.execute("SET ROLE examstutor_pipelines")
     result = await seal_day(conn, settings, DAY, "r")
     assert result.created and result.rows == 25
+
+
+async def test_seal_through_catches_up_in_order(conn: asyncpg.Connection, tmp_path: Path) -> None:
+    settings = audit_settings(tmp_path)
+    await ensure_partitions(conn, DAY, NEXT + timedelta(days=1))
+    await insert_events(conn, [lagos(DAY, 9), lagos(NEXT, 9)])
+    results = await seal_through(conn, settings, NEXT + timedelta(days=1), "catch-up")
+    assert [(r.day, r.rows, r.created) for r in results] == [
+        (DAY, 1, True),
+        (NEXT, 1, True),
+        (NEXT + timedelta(days=1), 0, True),
+    ]
+    assert results[1].prev_head == results[0].head
+    again = await seal_through(conn, settings, NEXT + timedelta(days=1), "again")
+    assert [(r.day, r.created) for r in again] == [(NEXT + timedelta(days=1), False)]
