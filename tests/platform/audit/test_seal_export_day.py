@@ -194,6 +194,34 @@ async def test_a_failure_mid_stream_leaves_no_seal_and_no_folder(
     assert result.seal.created and result.export.created
 
 
+async def test_files_that_cannot_be_written_do_not_keep_the_day_unsealed(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    settings = audit_settings(tmp_path)
+    await _events(conn)
+    settings.export_dir.mkdir(parents=True)
+    (settings.export_dir / "audit").write_text("a file where the export folder goes")
+    with pytest.raises(FileExistsError):
+        await seal_and_export_day(conn, settings, DAY)
+    sealed = await load_seal(conn, DAY)
+    assert sealed is not None
+    assert sealed.head == (await reference_head(conn, DAY, GENESIS))[0]
+
+
+async def test_a_previous_export_that_does_not_link_fails_after_the_seal(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    settings = audit_settings(tmp_path)
+    await _events(conn)
+    first = await seal_and_export_day(conn, settings, DAY)
+    manifest = first.export.folder / "manifest.json"
+    manifest.write_text(manifest.read_text().replace(first.seal.head, "0" * 64))
+    with pytest.raises(ExportError, match="do not link"):
+        await seal_and_export_day(conn, settings, NEXT)
+    assert await load_seal(conn, NEXT) is not None
+    assert _listing(settings.export_dir / "audit") == ["2025-03-10"]
+
+
 async def test_sealed_but_unpublished_day_is_exported_again_on_rerun(
     conn: asyncpg.Connection, tmp_path: Path
 ) -> None:

@@ -14,16 +14,19 @@ The steps, each safe to interrupt:
 1. holding the day's export lock (for the session) and the sealing lock (for
    the transaction), stream the events into Parquet files in a hidden folder
    and chain them;
-2. insert the seal row; write and fsync the signed manifest beside the files;
-3. commit: the day is sealed;
-4. rename the hidden folder to the day's folder; release the export lock.
+2. insert the seal row and commit: the day is sealed;
+3. write and fsync the signed manifest beside the files, rename the hidden
+   folder to the day's folder, release the export lock.
 
-A run killed before 3 leaves no seal, only a hidden folder that the next run
-removes. A run killed between 3 and 4 leaves a sealed day without an export;
-the next run finds the seal and takes the separate paths: ``seal_day``
-recomputes the day against its seal, ``export_day`` removes the hidden folder
-and exports the day again, publishing only if its recomputed chain gives the
-sealed head. A day sealed earlier always takes those separate, checked paths.
+A run killed before 2 commits leaves no seal, only a hidden folder that the
+next run removes. A run killed after it leaves a sealed day without an
+export; the next run finds the seal and takes the separate paths:
+``seal_day`` recomputes the day against its seal, ``export_day`` removes the
+hidden folder and exports the day again, publishing only if its recomputed
+chain gives the sealed head. A day sealed earlier always takes those
+separate, checked paths. Files that cannot be written (a full disk, say) do
+not keep the day from being sealed: the day is then sealed on its own and
+the export's error raised.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+
+import pyarrow as pa
 
 from examstutor_platform.audit.chain import GENESIS
 from examstutor_platform.audit.export import (
@@ -98,20 +103,27 @@ async def seal_and_export_day(
     folder exists). Raises what those raise: :class:`SealError` when the day
     cannot be sealed yet, :class:`ChainBrokenError` when a sealed day no longer
     gives its head, :class:`ExportError` when the day's folder holds another
-    export.
+    export; an error writing the files (``OSError``, ``ExportError``) is
+    raised once the day is sealed all the same.
     """
     check_day_over(day, settings, now=now, margin=margin)
     if await load_seal(conn, day) is None:
-        done = await _one_pass(
-            conn,
-            settings,
-            day,
-            export_dir or settings.export_dir,
-            run_id,
-            rows_per_file=rows_per_file,
-            progress=progress,
-            chunk_bytes=chunk_bytes,
-        )
+        try:
+            done = await _one_pass(
+                conn,
+                settings,
+                day,
+                export_dir or settings.export_dir,
+                run_id,
+                rows_per_file=rows_per_file,
+                progress=progress,
+                chunk_bytes=chunk_bytes,
+            )
+        except (OSError, ExportError, pa.ArrowException):
+            # the export failed; the seal must not wait for it
+            if await load_seal(conn, day) is None:
+                await seal_day(conn, settings, day, run_id, now=now, margin=margin)
+            raise
         if done is not None:
             return done
     seal = await seal_day(conn, settings, day, run_id, progress=progress, now=now, margin=margin)
@@ -201,10 +213,11 @@ async def _one_pass(
                 record = await load_seal(conn, day)
                 if record is None:  # inserted just above, in this transaction
                     raise ExportError(f"the seal of {day} was not stored")
-                manifest = write_manifest(temp, record, files, signer)
+            # committed: the day is sealed
             if final.exists():  # a folder of this day from elsewhere: kept, held to the seal
                 shutil.rmtree(temp, ignore_errors=True)
                 return DayResult(sealed, existing_export(final, record))
+            manifest = write_manifest(temp, record, files, signer)
             publish(temp, final)
         except BaseException:
             if temp is not None:
