@@ -148,22 +148,11 @@ def existing_export(folder: Path, seal: SealRecord) -> ExportResult:
             f"{folder} lists {manifest.get('rows')} rows, but the seal of {seal.day} says "
             f"{seal.rows}: move the folder aside and export the day again"
         )
-    files = tuple(
+    files = [
         ExportFile(str(f["name"]), str(f["sha256"]), int(f["rows"]), int(f["bytes"]))
         for f in manifest.get("files", [])
-    )
-    return ExportResult(
-        day=seal.day,
-        folder=folder,
-        rows=seal.rows,
-        first_seq=seal.first_seq,
-        last_seq=seal.last_seq,
-        prev=seal.prev_head,
-        head=seal.head,
-        files=files,
-        manifest_sha256=hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest(),
-        created=False,
-    )
+    ]
+    return export_result(seal, folder, files, (folder / MANIFEST).read_bytes(), created=False)
 
 
 def _previous_manifest_sha256(root: Path, seal: SealRecord) -> str | None:
@@ -301,9 +290,14 @@ def publish(temp: Path, final: Path) -> None:
 
 
 def export_result(
-    seal: SealRecord, folder: Path, files: list[ExportFile], manifest: bytes
+    seal: SealRecord,
+    folder: Path,
+    files: list[ExportFile],
+    manifest: bytes,
+    *,
+    created: bool = True,
 ) -> ExportResult:
-    """The result of a day folder written by this run."""
+    """The result of a day folder (written by this run unless ``created`` is False)."""
     return ExportResult(
         day=seal.day,
         folder=folder,
@@ -314,7 +308,7 @@ def export_result(
         head=seal.head,
         files=tuple(files),
         manifest_sha256=hashlib.sha256(manifest).hexdigest(),
-        created=True,
+        created=created,
     )
 
 
