@@ -20,13 +20,13 @@ form every time. Table and column names must not contain NUL.
 
 from __future__ import annotations
 
-from os import urandom as _urandom
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from examstutor_platform.crypto.keyring import KeyRing
+from examstutor_platform.crypto.nonces import nonce as _nonce
 from examstutor_platform.errors import CryptoError, DecryptionError, KeyUnavailableError
 
 __all__ = ["FORMAT_V1", "HEADER_BYTES", "MIN_CIPHERTEXT_BYTES", "FieldCipher", "RowId"]
@@ -106,7 +106,7 @@ class FieldCipher:
             prefix = self._primary_field_prefix(table, column)
         if type(plaintext) is not bytes:
             plaintext = _plaintext_bytes(plaintext)
-        nonce = _urandom(12)
+        nonce = _nonce()  # fresh from the OS, drawn in blocks (see .nonces)
         aead: AESGCM = self._primary_aead  # type: ignore[assignment]  # set with a primary
         sealed = aead.encrypt(nonce, plaintext, prefix + f"{row_id}".encode())
         return b"".join((self._primary_header, nonce, sealed))
