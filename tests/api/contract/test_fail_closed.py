@@ -218,10 +218,14 @@ async def test_a_read_whose_event_cannot_be_stored_returns_no_data(api: LiveApi)
         assert "content-disposition" not in response.headers
         _no_personal_data(response)
         assert await audit_count(api.database_url, request_id) == 0
-    # what touches no personal data still serves
+    # what touches no personal data still serves; readiness says why the rest cannot
     assert (await api.client.get("/health/live")).status_code == 200
     assert (await api.client.get("/v1/practice/exams")).status_code == 200
+    ready = await api.client.get("/health/ready")
+    assert ready.status_code == 503
+    assert ready.json()["audit_log"] == "not writable"
     await _grant_audit_insert(api.database_url)
+    assert (await api.client.get("/health/ready")).status_code == 200
     request_id = f"audit-back-{uuid.uuid4().hex}"
     back = await api.client.get("/v1/me", headers={**headers, "X-Request-ID": request_id})
     assert back.status_code == 200, back.text

@@ -14,6 +14,8 @@ __all__ = ["health"]
 
 health = Blueprint("health")
 _READY_TIMEOUT = 2.0
+# the API role holds INSERT on audit_events' columns, not on the table
+_MAY_AUDIT = "SELECT has_any_column_privilege('audit_events', 'INSERT')"
 
 
 @health.get("/health/live")
@@ -24,11 +26,13 @@ async def live(request: Request) -> HTTPResponse:
 
 @health.get("/health/ready")
 async def ready(request: Request) -> HTTPResponse:
-    """200 when the database answers and the migrations are current, else 503."""
+    """200 when the database answers, the migrations are current and this process may
+    append to the audit log (every personal-data route needs it), else 503."""
     try:
         async with asyncio.timeout(_READY_TIMEOUT):
             async with request.app.ctx.pool.acquire() as conn:
                 missing = await pending(conn)
+                may_audit = await conn.fetchval(_MAY_AUDIT)
     except Exception:
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status=503)
     if missing:
@@ -38,6 +42,11 @@ async def ready(request: Request) -> HTTPResponse:
                 "database": "ok",
                 "pending_migrations": [m.name for m in missing],
             },
+            status=503,
+        )
+    if not may_audit:
+        return JSONResponse(
+            {"status": "unavailable", "database": "ok", "audit_log": "not writable"},
             status=503,
         )
     if not request.app.ctx.writer.running:
