@@ -119,7 +119,9 @@ async def _prepare(database_url: str) -> str:
             cipher.primary_version,
         )
         lagos = ZoneInfo("Africa/Lagos")
-        yesterday = (datetime.now(lagos) - timedelta(days=1)).date()
+        # two days back: a day is sealed only once it has been over for a few minutes, and
+        # yesterday in Lagos has just ended when this runs shortly after 23:00 UTC
+        yesterday = (datetime.now(lagos) - timedelta(days=2)).date()
         noon = datetime(yesterday.year, yesterday.month, yesterday.day, 12, tzinfo=lagos)
         for minute in range(5):
             await conn.execute(
