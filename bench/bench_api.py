@@ -71,6 +71,7 @@ import asyncpg
 import httpx
 import sanic
 
+from benchlib import cpu_model, server_facts
 from examstutor_platform.crypto import DataKeyStore
 from examstutor_platform.db import EmbeddedPostgres, connect, migrate
 from examstutor_platform.settings import Settings, b64url_encode
@@ -258,32 +259,10 @@ class Bench:
 # ---------------------------------------------------------------- facts
 
 
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
 def wrk_version() -> str:
     result = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
     text = (result.stdout + result.stderr).strip().splitlines()
     return text[0].split(" Copyright")[0] if text else "unknown"
-
-
-async def server_facts(url: str) -> str:
-    conn = await asyncpg.connect(url)
-    try:
-        version = await conn.fetchval("SHOW server_version")
-        fsync = await conn.fetchval("SHOW fsync")
-        sync_commit = await conn.fetchval("SHOW synchronous_commit")
-    finally:
-        await conn.close()
-    return (
-        f"PostgreSQL {version} (embedded, unix socket), fsync={fsync}, "
-        f"synchronous_commit={sync_commit}"
-    )
 
 
 def free_port() -> int:

@@ -28,7 +28,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ from typing import Any
 
 import asyncpg
 
+from benchlib import cpu_model, server_facts
 from examstutor_platform.audit.events import COLUMNS, AuditEvent
 from examstutor_platform.audit.writer import AuditWriter
 from examstutor_platform.db import EmbeddedPostgres, connect, create_pool, migrate
@@ -206,31 +206,6 @@ async def bench_insert_serial(url: str, events: list[AuditEvent]) -> dict[str, A
     finally:
         await conn.close()
     return {"elapsed": elapsed, "rate": len(events) / elapsed}
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-async def server_facts(url: str) -> str:
-    conn = await asyncpg.connect(url)
-    try:
-        version = await conn.fetchval("SHOW server_version")
-        fsync = await conn.fetchval("SHOW fsync")
-        sync_commit = await conn.fetchval("SHOW synchronous_commit")
-        wal_sync = await conn.fetchval("SHOW wal_sync_method")
-    finally:
-        await conn.close()
-    return (
-        f"PostgreSQL {version} (embedded, unix socket), fsync={fsync}, "
-        f"synchronous_commit={sync_commit}, wal_sync_method={wal_sync}"
-    )
 
 
 async def main(args: argparse.Namespace, server: EmbeddedPostgres) -> None:

@@ -36,6 +36,7 @@ from collections.abc import Callable
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from benchlib import cpu_model
 from examstutor_platform.crypto import FieldCipher, KeyRing
 from examstutor_platform.crypto.nonces import nonce
 from examstutor_platform.secrets import Secret
@@ -94,20 +95,6 @@ def calibrate(
     while (elapsed := run(key, row_id, count)) < seconds / 4:
         count *= 2
     return max(1000, int(count * seconds / elapsed))
-
-
-def cpu_model() -> str:
-    """``platform.processor()``, or the model name Linux reports when that is empty."""
-    if name := platform.processor():
-        return name
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def main() -> None:

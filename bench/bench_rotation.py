@@ -46,6 +46,7 @@ from pathlib import Path
 import asyncpg
 from cryptography.fernet import Fernet, MultiFernet
 
+from benchlib import cpu_model
 from examstutor_platform.crypto import (
     ENCRYPTED_TABLES,
     DataKeyStore,
@@ -303,19 +304,6 @@ async def verify(
                 assert decrypt(row[1 + i]).decode() == values[i]
     finally:
         await conn.close()
-
-
-def cpu_model() -> str:
-    if name := platform.processor():
-        return name
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 async def main(args: argparse.Namespace, server: EmbeddedPostgres, home: Path) -> None:
