@@ -4,7 +4,7 @@
 -- double-quoted identifiers (validated by the policy parser and checked against the
 -- catalog first); {subject} and {kind} are the row's subject and pseudonym kind as
 -- expressions over the alias c (a quoted column, NULL or a constant); {after}, {keep},
--- {pending}, {free}, {sets} and {columns} are fragments of this file or of quoted
+-- {pending}, {free}, {unheld}, {sets} and {columns} are fragments of this file or of quoted
 -- identifiers. Nothing a user typed is ever formatted into SQL.
 --
 -- Holds are evaluated inside each batch statement, so a hold committed before the
@@ -21,9 +21,7 @@ WITH picked AS MATERIALIZED (
       FROM {table} AS c
      WHERE c.{clock} < $1 {after}
        AND ({keep})
-       AND NOT EXISTS (SELECT 1 FROM legal_holds AS h
-                        WHERE h.released_at IS NULL AND h.category = $2)
-       AND ({free})
+       AND ({unheld})
      ORDER BY c.{key}
      LIMIT $3
 ), gone AS (
@@ -55,9 +53,7 @@ SELECT count(*) AS rows,
  WHERE c.ctid >= $3::tid AND c.ctid < $4::tid
    AND c.{clock} < $1
    AND ({keep})
-   AND NOT EXISTS (SELECT 1 FROM legal_holds AS h
-                    WHERE h.released_at IS NULL AND h.category = $2)
-   AND ({free});
+   AND ({unheld});
 
 -- name: delete_block_range
 -- Step 2: delete what is due in the range, like one DELETE over the table in pieces.
@@ -65,9 +61,7 @@ DELETE FROM {table} AS c
  WHERE c.ctid >= $3::tid AND c.ctid < $4::tid
    AND c.{clock} < $1
    AND ({keep})
-   AND NOT EXISTS (SELECT 1 FROM legal_holds AS h
-                    WHERE h.released_at IS NULL AND h.category = $2)
-   AND ({free});
+   AND ({unheld});
 
 -- name: bulk_probe
 -- Past-retention rows, counted up to $2: reaching $2 means the bulk path pays.
@@ -90,9 +84,7 @@ WITH picked AS MATERIALIZED (
       FROM {table} AS c
      WHERE c.{clock} < $1 {after}
        AND ({pending})
-       AND NOT EXISTS (SELECT 1 FROM legal_holds AS h
-                        WHERE h.released_at IS NULL AND h.category = $2)
-       AND ({free})
+       AND ({unheld})
      ORDER BY c.{key}
      LIMIT $3
        FOR UPDATE SKIP LOCKED
@@ -116,9 +108,7 @@ SELECT c.ctid AS tid, c.{key} AS key, {subject} AS subject, {kind}::text AS kind
   FROM {table} AS c
  WHERE c.{clock} < $1 {after}
    AND ({pending})
-   AND NOT EXISTS (SELECT 1 FROM legal_holds AS h
-                    WHERE h.released_at IS NULL AND h.category = $2)
-   AND ({free})
+   AND ({unheld})
  ORDER BY c.{key}
  LIMIT $3
    FOR UPDATE SKIP LOCKED;
@@ -150,6 +140,10 @@ SELECT {subject} AS subject, {kind}::text AS kind
    AND {subject} IS NOT NULL
  ORDER BY c.{key}
  LIMIT $2;
+
+-- name: free_of_category_hold
+-- No active hold on the whole category ($2 in every query that uses {unheld}).
+NOT EXISTS (SELECT 1 FROM legal_holds AS h WHERE h.released_at IS NULL AND h.category = $2)
 
 -- name: free_of_student_holds
 {subject} IS NULL OR NOT EXISTS (SELECT 1 FROM legal_holds AS h
