@@ -88,12 +88,12 @@ def erasure_request_sensor(
     requested = 0
     for item in pending:
         request_id = str(item.id)
-        tagged = dg.RunsFilter(tags={REQUEST_TAG: request_id})
         in_flight = dg.RunsFilter(tags={REQUEST_TAG: request_id}, statuses=_ACTIVE)
         if context.instance.get_runs_count(filters=in_flight):
             continue  # its run is on the way; an in_progress status is that run's
-        run_key = item.run_key
+        runs = 0
         if item.status == "in_progress":  # every earlier run ended, the request did not
+            tagged = dg.RunsFilter(tags={REQUEST_TAG: request_id})
             runs = context.instance.get_runs_count(filters=tagged)
             if runs > MAX_RESUMES:
                 context.log.warning(
@@ -102,10 +102,9 @@ def erasure_request_sensor(
                     f"{REQUEST_TAG}={request_id})"
                 )
                 continue
-            run_key = f"{request_id}:resume-{runs}"
         requested += 1
         yield dg.RunRequest(
-            run_key=run_key,
+            run_key=item.run_key(runs),
             run_config=dg.RunConfig(ops={"erase_student": ErasureConfig(request_id=request_id)}),
             tags={REQUEST_TAG: request_id},
         )

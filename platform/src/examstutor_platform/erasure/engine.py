@@ -348,15 +348,16 @@ class PendingErasure:
     released: datetime | None
     """When the last hold that could cover it was released (None if none ever was)."""
 
-    @property
-    def run_key(self) -> str:
-        """One run per request and state: the request id while it is pending; for an
-        ``on_hold`` one, once per release (so a request held, released, held again and
-        released again is run again); ``in_progress`` is keyed by the caller, who knows
-        how many runs there were."""
+    def run_key(self, runs: int = 0) -> str:
+        """The key of its next run, given the ``runs`` it had: the request id while it is
+        pending; once per release for an ``on_hold`` one (so a request held, released,
+        held again and released again is run again); once per earlier run for an
+        ``in_progress`` one (each of those runs ended and left it part-way)."""
         if self.status == "on_hold":
             when = "never" if self.released is None else self.released.isoformat()
             return f"{self.id}:released-{when}"
+        if self.status == "in_progress":
+            return f"{self.id}:resume-{runs}"
         return str(self.id)
 
 
