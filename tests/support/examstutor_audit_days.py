@@ -26,6 +26,7 @@ __all__ = [
     "insert_events",
     "lagos",
     "reference_head",
+    "spread",
     "triggers_disabled",
 ]
 
@@ -68,6 +69,12 @@ def audit_settings(home: Path) -> Settings:
 def lagos(day: date, hour: int = 0, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:
     """A moment on ``day`` in Lagos time."""
     return datetime.combine(day, time(hour, minute, second, micro), tzinfo=LAGOS)
+
+
+def spread(start: datetime, span: timedelta, count: int) -> list[datetime]:
+    """``count`` moments evenly from ``start`` over ``span``."""
+    step = span / count
+    return [start + step * i for i in range(count)]
 
 
 async def ensure_partitions(conn: asyncpg.Connection, first: date, last: date) -> None:

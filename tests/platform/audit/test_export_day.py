@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -21,6 +21,7 @@ from examstutor_audit_days import (
     ensure_partitions,
     insert_events,
     lagos,
+    spread,
     triggers_disabled,
 )
 
@@ -45,16 +46,10 @@ DAY = date(2025, 3, 10)
 NEXT = DAY + timedelta(days=1)
 
 
-def _moments(day: date, count: int) -> list[datetime]:
-    start = lagos(day, 21, 0)
-    step = timedelta(hours=5) / count
-    return [start + step * i for i in range(count)]
-
-
 async def _two_sealed_days(conn: asyncpg.Connection, home: Path) -> None:
     settings = audit_settings(home)
     await ensure_partitions(conn, DAY, NEXT + timedelta(days=1))
-    await insert_events(conn, _moments(DAY, 5000), hostile=True)
+    await insert_events(conn, spread(lagos(DAY, 21, 0), timedelta(hours=5), 5000), hostile=True)
     await seal_day(conn, settings, DAY, "seal-1")
     await seal_day(conn, settings, NEXT, "seal-2")
 

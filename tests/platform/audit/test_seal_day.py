@@ -14,6 +14,7 @@ from examstutor_audit_days import (
     insert_events,
     lagos,
     reference_head,
+    spread,
     triggers_disabled,
 )
 
@@ -30,13 +31,6 @@ DAY = date(2025, 3, 10)
 NEXT = DAY + timedelta(days=1)
 
 
-def _around_midnight(day: date, count: int) -> list[datetime]:
-    """``count`` moments from 22:30 on ``day`` to 01:30 the next day, Lagos time."""
-    start = lagos(day, 22, 30)
-    step = timedelta(hours=3) / count
-    return [start + step * i for i in range(count)]
-
-
 async def test_day_bounds_are_lagos_midnights_in_utc() -> None:
     start, end = day_bounds(DAY, audit_settings(Path("/nonexistent")).tz)
     assert start == datetime(2025, 3, 9, 23, 0, tzinfo=UTC)
@@ -48,7 +42,7 @@ async def test_seal_chains_the_lagos_day_like_the_reference(
 ) -> None:
     settings = audit_settings(tmp_path)
     await ensure_partitions(conn, DAY, NEXT + timedelta(days=1))
-    await insert_events(conn, _around_midnight(DAY, 3000), hostile=True)
+    await insert_events(conn, spread(lagos(DAY, 22, 30), timedelta(hours=3), 3000), hostile=True)
     await insert_events(conn, [lagos(DAY, 23, 59, 59, 999_999), lagos(NEXT, 0, 0, 0, 0)])
 
     first = await seal_day(conn, settings, DAY, "run-1")
@@ -76,7 +70,9 @@ async def test_seal_chains_the_lagos_day_like_the_reference(
 
 async def test_small_chunks_give_the_same_chain(conn: asyncpg.Connection) -> None:
     await ensure_partitions(conn, DAY, NEXT)
-    await insert_events(conn, _around_midnight(DAY, 1200), hostile=True, seed=11)
+    await insert_events(
+        conn, spread(lagos(DAY, 22, 30), timedelta(hours=3), 1200), hostile=True, seed=11
+    )
     start, end = day_bounds(DAY, audit_settings(Path("/x")).tz)
     async with conn.transaction():
         whole = await stream_day(conn, start, end, DayChain())
@@ -98,7 +94,7 @@ def test_copy_unescape_undoes_copy_text_escapes() -> None:
 async def test_resealing_is_idempotent(conn: asyncpg.Connection, tmp_path: Path) -> None:
     settings = audit_settings(tmp_path)
     await ensure_partitions(conn, DAY, NEXT)
-    await insert_events(conn, _around_midnight(DAY, 200))
+    await insert_events(conn, spread(lagos(DAY, 22, 30), timedelta(hours=3), 200))
     first = await seal_day(conn, settings, DAY, "run-1")
     again = await seal_day(conn, settings, DAY, "run-2")
     assert not again.created
@@ -111,7 +107,7 @@ async def test_resealing_a_changed_day_fails_loudly(
 ) -> None:
     settings = audit_settings(tmp_path)
     await ensure_partitions(conn, DAY, NEXT)
-    await insert_events(conn, _around_midnight(DAY, 200))
+    await insert_events(conn, spread(lagos(DAY, 22, 30), timedelta(hours=3), 200))
     sealed = await seal_day(conn, settings, DAY, "run-1")
     # a back-dated insert by a superuser: a new seq inside the sealed day
     await insert_events(conn, [lagos(DAY, 12)])
@@ -180,7 +176,7 @@ async def test_two_sealers_race_and_one_seal_results(
 ) -> None:
     settings = audit_settings(tmp_path)
     await ensure_partitions(conn, DAY, NEXT)
-    await insert_events(conn, _around_midnight(DAY, 2000))
+    await insert_events(conn, spread(lagos(DAY, 22, 30), timedelta(hours=3), 2000))
     other = await connect(database_url)
     try:
         results = await asyncio.gather(
@@ -196,7 +192,7 @@ async def test_two_sealers_race_and_one_seal_results(
 async def test_the_pipelines_role_can_seal(conn: asyncpg.Connection, tmp_path: Path) -> None:
     settings = audit_settings(tmp_path)
     await ensure_partitions(conn, DAY, NEXT)
-    await insert_events(conn, _around_midnight(DAY, 50))
+    await insert_events(conn, spread(lagos(DAY, 22, 30), timedelta(hours=3), 50))
     await conn.execute("SET ROLE examstutor_pipelines")
     result = await seal_day(conn, settings, DAY, "r")
     assert result.created and result.rows == 25
