@@ -14,7 +14,7 @@ import asyncpg
 
 from examstutor_platform.audit.canonical import export_row
 from examstutor_platform.audit.chain import ChainBuilder
-from examstutor_platform.audit.events import AuditRecord
+from examstutor_platform.audit.events import COLUMNS, AuditRecord
 from examstutor_platform.settings import Settings, b64url_encode
 
 __all__ = [
@@ -125,19 +125,7 @@ async def insert_events(
     await conn.copy_records_to_table(
         "audit_events",
         records=[_event(m, i, rng, hostile) for i, m in enumerate(moments)],
-        columns=[
-            "occurred_at",
-            "actor_pseudonym",
-            "actor_role",
-            "action",
-            "resource",
-            "resource_id",
-            "outcome",
-            "severity",
-            "ip_prefix",
-            "request_id",
-            "details",
-        ],
+        columns=["occurred_at", *COLUMNS],
     )
 
 
