@@ -7,7 +7,8 @@ Two ways through a table:
   (or the primary key, see :mod:`.tables`), picked by ``ORDER BY … LIMIT`` from
   where the previous batch stopped, changed by ctid, their subjects returned;
 * block ranges (bulk, deletes only): when a quarter or more of a table of at least
-  ten batches is past retention (the first run over years of history), the heap is
+  ten batches is past retention by the planner's estimate (the first run over years
+  of history; statistics that are off only cost speed, never rows), the heap is
   cut into ranges of blocks holding about ``batch_size`` rows, and each range is one
   plain ``DELETE … WHERE ctid`` range (a TID range scan): the cost of one DELETE over
   the table, in pieces. A table whose rows name subjects first reads the range's
@@ -25,6 +26,7 @@ adding to it.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -64,6 +66,8 @@ class _Batch:
     resume: object = None
     fresh: tuple[set[bytes], set[str]] | None = None
     """The subjects new to the attempt (:meth:`SubjectLedger.fresh`), once known."""
+    entry: tuple[str, str] | None = None
+    """Its progress entry (:func:`.certificates.progress_entry`), once built."""
 
 
 @dataclass
@@ -129,7 +133,6 @@ class TableWalk:
     async def _batch(self, state: object) -> _Batch:
         """One batch and its progress entry, in one transaction (re-run on a
         serialization failure of the block path)."""
-        walk = self.walk
         blocks = bool(self.blocks_per_batch)
         isolation: Literal["repeatable_read"] | None = (
             "repeatable_read" if blocks and self.plan.has_subject else None
@@ -137,31 +140,33 @@ class TableWalk:
         for attempt in range(_RETRIES):
             try:
                 async with self.conn.transaction(isolation=isolation):
-                    await self.conn.execute(_Q["asynchronous_commit"])
                     batch = await (self._block_batch(state) if blocks else self._keyset(state))
                     if batch.rows:
-                        if batch.fresh is None:
-                            batch.fresh = walk.ledger.fresh(batch.students, batch.others)
-                        students, others = batch.fresh
-                        await self._meanwhile(
-                            certs.record_batch(
-                                self.conn,
-                                category=walk.category,
-                                run_id=walk.run_id,
-                                attempt=walk.attempt,
-                                batch=walk.batches,
-                                table=self.plan.name,
-                                rows=batch.rows,
-                                students=b"".join(students),
-                                others=sorted(others),
-                                cutoff=walk.cutoff,
-                            )
-                        )
+                        entry = batch.entry or self._entry(batch)
+                        await self._meanwhile(certs.record_batch(self.conn, entry))
                 return batch
             except asyncpg.SerializationError:
                 if attempt == _RETRIES - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _entry(self, batch: _Batch) -> tuple[str, str]:
+        """The batch's progress entry (its subjects sorted out first, if need be)."""
+        walk = self.walk
+        if batch.fresh is None:
+            batch.fresh = walk.ledger.fresh(batch.students, batch.others)
+        students, others = batch.fresh
+        return certs.progress_entry(
+            category=walk.category,
+            run_id=walk.run_id,
+            attempt=walk.attempt,
+            batch=walk.batches,
+            table=self.plan.name,
+            rows=batch.rows,
+            students=b"".join(students),
+            others=sorted(others),
+            cutoff=walk.cutoff,
+        )
 
     async def _meanwhile(
         self, statement: Awaitable[_T], work: Callable[[], object] | None = None
@@ -192,8 +197,10 @@ class TableWalk:
         if bulk is None:
             if tuples < 10 * self.batch_size or not self.blocks:
                 return
-            limit = tuples // BULK_FRACTION
-            if await self.conn.fetchval(plan.render("bulk_probe"), self.walk.cutoff, limit) < limit:
+            [estimate] = json.loads(
+                await self.conn.fetchval(plan.render("due_estimate"), self.walk.cutoff)
+            )
+            if estimate["Plan"]["Plan Rows"] < tuples // BULK_FRACTION:
                 return
         elif not tuples:  # forced, on a table never analysed: count it
             tuples = await self.conn.fetchval(plan.render("count_rows"))
@@ -210,9 +217,9 @@ class TableWalk:
             assert row is not None
             batch = _Batch(row["rows"], row["students"], row["others"] or [])
 
-        def sort_out_subjects() -> None:  # while the range is deleted
+        def sort_out_subjects() -> None:  # while the range is deleted (same rows)
             if batch.rows:
-                batch.fresh = self.walk.ledger.fresh(batch.students, batch.others)
+                batch.entry = self._entry(batch)
 
         delete = self.conn.execute(self.plan.render("delete_block_range"), *args)
         status = await self._meanwhile(delete, sort_out_subjects)

@@ -57,6 +57,7 @@ __all__ = [
     "find_certificate",
     "issue_certificate",
     "ordered_subjects_digest",
+    "progress_entry",
     "progress_prefix",
     "record_batch",
     "subjects_digest",
@@ -176,14 +177,8 @@ class RunProgress:
     cutoff: datetime | None = None
     batches: int = 0
 
-    @property
-    def subjects(self) -> int:
-        """How many distinct subjects the run affected."""
-        return len(self.students) + len(self.others)
 
-
-async def record_batch(
-    conn: DbConnection,
+def progress_entry(
     *,
     category: str,
     run_id: str,
@@ -194,9 +189,9 @@ async def record_batch(
     students: bytes,
     others: Iterable[str],
     cutoff: datetime,
-) -> None:
-    """Record one batch: its rows and the subjects new to its attempt (``students``
-    packed 16 bytes each); call in the batch's own transaction."""
+) -> tuple[str, str]:
+    """The key and JSON value of one batch's progress entry: its rows and the subjects
+    new to its attempt (``students`` packed 16 bytes each)."""
     value = {
         "run_id": run_id,
         "table": table,
@@ -205,9 +200,13 @@ async def record_batch(
         "students": base64.b64encode(students).decode("ascii"),
         "others": list(others),
     }
-    await conn.execute(
-        _Q["insert_progress"], f"{progress_prefix(category)}{attempt}:{batch:08d}", _dumps(value)
-    )
+    return f"{progress_prefix(category)}{attempt}:{batch:08d}", _dumps(value)
+
+
+async def record_batch(conn: DbConnection, entry: tuple[str, str]) -> None:
+    """Record one batch (its :func:`progress_entry`); call in the batch's own
+    transaction."""
+    await conn.execute(_Q["insert_progress"], *entry)
 
 
 async def take_progress(
@@ -218,11 +217,11 @@ async def take_progress(
     ``known_attempt``'s entries are not decoded: the caller holds them already."""
     runs: dict[str, RunProgress] = {}
     known = None if known_attempt is None else f"{progress_prefix(category)}{known_attempt}:"
-    for row in await conn.fetch(_Q["progress_entries"], progress_prefix(category)):
+    for row in await conn.fetch(_Q["progress_entries"], progress_prefix(category), known):
         value = json.loads(row["value"])
         run = runs.setdefault(value["run_id"], RunProgress(value["run_id"]))
         run.rows[value["table"]] = run.rows.get(value["table"], 0) + int(value["rows"])
-        if known is None or not row["key"].startswith(known):
+        if "students" in value:  # not an entry of known_attempt
             run.students.update(split_ids(base64.b64decode(value["students"])))
             run.others.update(value["others"])
         cutoff = datetime.fromisoformat(value["cutoff"])

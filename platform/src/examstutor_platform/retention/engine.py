@@ -50,6 +50,7 @@ from examstutor_platform.retention.session import (
     DB_ERRORS,
     RetentionBusyError,
     Target,
+    asynchronous_commits,
     connection_for,
     exclusive,
 )
@@ -190,10 +191,11 @@ class _Run:
         hold = await category_hold(self.conn, [self.category.name])
         ledger = SubjectLedger(self.hasher)
         walk = Walk(self.run_id, self.category.name, self.cutoff, uuid.uuid4().hex, ledger)
-        for plan in plans if hold is None else ():
-            masker = await column_masker(self.conn, plan, self.settings, self.cutoff.date())
-            table = TableWalk(self.conn, plan, walk, self.batch_size, self.progress)
-            await table.run(masker, bulk)
+        async with asynchronous_commits(self.conn):
+            for plan in plans if hold is None else ():
+                masker = await column_masker(self.conn, plan, self.settings, self.cutoff.date())
+                table = TableWalk(self.conn, plan, walk, self.batch_size, self.progress)
+                await table.run(masker, bulk)
         if hold is None:
             held = {
                 plan.name: await self.conn.fetchval(plan.render("count_held"), self.cutoff)
@@ -210,11 +212,11 @@ class _Run:
             for other in runs.values():
                 digest = certs.subjects_digest(self.hasher.of(other.students, other.others))
                 await self._certify(other, digest, None, audit, adopted_by=self.run_id)
-            earlier = self.hasher.of(mine.students - ledger.students, mine.others - ledger.others)
-            mine.students |= ledger.students
-            mine.others |= ledger.others
-            if earlier:  # a resumed run: its earlier attempts' subjects too
-                digest = certs.subjects_digest(ledger.pseudonyms | earlier)
+            # a resumed run: the subjects only its earlier attempts met, too
+            earlier = (mine.students - ledger.students, mine.others - ledger.others)
+            subjects = sum(map(len, (ledger.students, ledger.others, *earlier)))
+            if any(earlier):
+                digest = certs.subjects_digest(ledger.pseudonyms | self.hasher.of(*earlier))
             else:
                 digest = certs.ordered_subjects_digest(ledger.ordered_pseudonyms())
             certificate = await self._certify(mine, digest, sum(held.values()), audit)
@@ -225,7 +227,7 @@ class _Run:
             hold,
             preview=False,
             certificate=certificate,
-            subjects=mine.subjects,
+            subjects=subjects,
             batches=walk.batches,
             resumed=mine.batches > walk.batches,
             adopted=tuple(sorted(runs)),

@@ -14,7 +14,14 @@ from examstutor_platform.db.pool import DbConnection, connect
 from examstutor_platform.db.queries import load_queries
 from examstutor_platform.retention.tables import RetentionError
 
-__all__ = ["DB_ERRORS", "RetentionBusyError", "Target", "connection_for", "exclusive"]
+__all__ = [
+    "DB_ERRORS",
+    "RetentionBusyError",
+    "Target",
+    "asynchronous_commits",
+    "connection_for",
+    "exclusive",
+]
 
 #: what the engines accept as a database: a connection, a pool, or a URL
 Target = asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool | str
@@ -66,3 +73,17 @@ async def exclusive(conn: DbConnection, key: str, wait_seconds: float) -> AsyncI
     finally:
         with contextlib.suppress(*DB_ERRORS):
             await conn.fetchval(_Q["unlock"], key)
+
+
+@contextlib.asynccontextmanager
+async def asynchronous_commits(conn: DbConnection) -> AsyncIterator[None]:
+    """Commit without waiting for the WAL flush in the block (the session's
+    ``synchronous_commit`` off, then back as it was). A transaction that must be durable
+    when it returns sets it on for itself (``SET LOCAL``)."""
+    row = await conn.fetchrow(_Q["asynchronous_commits"])
+    assert row is not None
+    try:
+        yield
+    finally:
+        with contextlib.suppress(*DB_ERRORS):  # a lost connection takes the setting along
+            await conn.fetchval(_Q["restore_synchronous_commit"], row["previous"])

@@ -83,47 +83,73 @@ def _uuid_text(raw: bytes) -> str:
 
 class SubjectLedger:
     """The subjects of this attempt's committed batches, and their pseudonyms (each
-    subject hashed once per attempt). Student ids wait in a queue, and new pseudonyms
-    in a heap of loose ones, until :meth:`busywork` (run while the server works) or the
-    final :meth:`ordered_pseudonyms` gets to them: the certificate's digest then needs
-    no sort of 100,000 pseudonyms at the end of a run."""
+    subject hashed once per attempt). A committed batch's subjects wait to join the
+    ledger, student ids then wait to be hashed, and new pseudonyms wait in a heap of
+    loose ones, until :meth:`busywork` (run while the server works) or the next call
+    that needs them gets to them: nothing of it delays the next statement, and the
+    certificate's digest needs no sort of 100,000 pseudonyms at the end of a run."""
 
     def __init__(self, hasher: SubjectPseudonyms) -> None:
         self.hasher = hasher
-        self.students: set[bytes] = set()
-        self.others: set[str] = set()
+        self._students: set[bytes] = set()
+        self._others: set[str] = set()
+        self._joining: list[tuple[set[bytes], set[str]]] = []
         self._unhashed: list[bytes] = []
         self._ordered: list[str] = []
         self._loose: list[str] = []
 
+    @property
+    def students(self) -> set[bytes]:
+        """The 16-byte student ids of the committed batches."""
+        self._join()
+        return self._students
+
+    @property
+    def others(self) -> set[str]:
+        """The ``kind:id`` other subjects of the committed batches."""
+        self._join()
+        return self._others
+
     def fresh(self, blob: bytes | None, others: Iterable[str]) -> tuple[set[bytes], set[str]]:
         """The subjects of a batch (packed student ids, ``kind:id`` others) that the
         ledger does not hold yet; the ledger is unchanged."""
-        students = set(filterfalse(self.students.__contains__, split_ids(blob)))
-        return students, set(filterfalse(self.others.__contains__, others))
+        self._join()
+        students = set(filterfalse(self._students.__contains__, split_ids(blob)))
+        return students, set(filterfalse(self._others.__contains__, others))
 
     def add(self, students: set[bytes], others: set[str]) -> None:
-        """Take a committed batch's fresh subjects (from :meth:`fresh`)."""
-        self.students |= students
-        self.others |= others
-        self._unhashed.extend(students)
-        self._loose.extend(self.hasher.of((), others))
+        """Take a committed batch's fresh subjects (from :meth:`fresh`); they join the
+        ledger with the next call that needs them, or in :meth:`busywork`."""
+        self._joining.append((students, others))
+
+    def _join(self) -> None:
+        for students, others in self._joining:
+            self._students |= students
+            self._others |= others
+            self._unhashed.extend(students)
+            self._loose.extend(self.hasher.of((), others))
+        self._joining.clear()
 
     @property
     def unhashed(self) -> int:
         """Student ids still waiting for their pseudonym."""
+        self._join()
         return len(self._unhashed)
 
     def hash_some(self, limit: int) -> None:
         """Hash up to ``limit`` of the waiting student ids."""
+        self._join()
         cut = max(len(self._unhashed) - limit, 0)
         self._loose.extend(self.hasher.students(self._unhashed[cut:]))
         del self._unhashed[cut:]
 
     def busywork(self, limit: int) -> bool:
-        """One slice of the waiting work (hash up to ``limit`` ids, else put the loose
-        pseudonyms in order); False when there was none."""
-        if self._unhashed:
+        """One slice of the waiting work (let committed subjects join, else hash up to
+        ``limit`` ids, else put the loose pseudonyms in order); False when there was
+        none."""
+        if self._joining:
+            self._join()
+        elif self._unhashed:
             self.hash_some(limit)
         elif self._loose:
             self._ordered += self._loose
