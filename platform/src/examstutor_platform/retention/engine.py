@@ -213,10 +213,10 @@ class _Run:
                 digest = certs.subjects_digest(self.hasher.of(other.students, other.others))
                 await self._certify(other, digest, None, audit, adopted_by=self.run_id)
             # a resumed run: the subjects only its earlier attempts met, too
-            earlier = (mine.students - ledger.students, mine.others - ledger.others)
-            subjects = sum(map(len, (ledger.students, ledger.others, *earlier)))
-            if any(earlier):
-                digest = certs.subjects_digest(ledger.pseudonyms | self.hasher.of(*earlier))
+            students, others = mine.students - ledger.students, mine.others - ledger.others
+            subjects = len(ledger.students) + len(ledger.others) + len(students) + len(others)
+            if students or others:
+                digest = certs.subjects_digest(ledger.pseudonyms | self.hasher.of(students, others))
             else:
                 digest = certs.ordered_subjects_digest(ledger.ordered_pseudonyms())
             certificate = await self._certify(mine, digest, sum(held.values()), audit)
