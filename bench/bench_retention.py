@@ -26,9 +26,12 @@ b. engine: ``run_category(…)`` — bounded batches, each its own transaction w
 
 Goal (issue 4): raw time / engine time >= 0.5.
 
-Each line also gives the CPU seconds of the engine's run on both sides (this process;
-the server process of its connection, read from ``/proc`` when the server runs on this
-machine): the engine's Python work overlaps the server's only when a second core is
+Both run on the same open connection (connecting is timed by neither). Autovacuum is
+off on both tables, so that no worker starts on either in the middle of a variant.
+
+Each line also gives CPU seconds: the server's (every process of the local server,
+read from ``/proc``; "?" elsewhere) for both variants, and this process's for the
+engine. The engine's Python work overlaps the server's only when a second core is
 free, so on a busy machine its time approaches their sum.
 """
 
@@ -46,6 +49,7 @@ from pathlib import Path
 
 import asyncpg
 
+from benchlib import server_cpu
 from examstutor_platform.db import EmbeddedPostgres, connect, migrate
 from examstutor_platform.retention import load_policy, run_category
 from examstutor_platform.settings import Settings, b64url_encode
@@ -102,6 +106,8 @@ async def seed(
     await conn.execute(f"CREATE TABLE bench_copy (LIKE {table} INCLUDING ALL)")
     await conn.execute(f"INSERT INTO bench_copy OVERRIDING SYSTEM VALUE SELECT * FROM {table}")
     for name in (table, "bench_copy"):
+        # no autovacuum worker may start on either table in the middle of a variant
+        await conn.execute(f"ALTER TABLE {name} SET (autovacuum_enabled = false)")
         await conn.execute(f"VACUUM ANALYZE {name}")
     if table != "auth_sessions":
         return 0
@@ -119,16 +125,9 @@ async def seed(
     return held_rows
 
 
-def _server_cpu(pid: int) -> float | None:
-    """CPU seconds of the server process ``pid`` (None when /proc does not show it)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def one_round(url: str, args: argparse.Namespace, scenario: str, number: int) -> float:
+async def one_round(
+    url: str, data_dir: Path, args: argparse.Namespace, scenario: str, number: int
+) -> float:
     category, table, clock, _ = SCENARIOS[scenario]
     now = datetime.now(UTC)
     cutoff = load_policy().category(category).cutoff(now)
@@ -136,13 +135,14 @@ async def one_round(url: str, args: argparse.Namespace, scenario: str, number: i
     try:
         held_rows = await seed(conn, args, scenario, now)
         await conn.execute("CHECKPOINT")
+        server_before = server_cpu(data_dir)
         started = time.perf_counter()
         status = await conn.execute(f"DELETE FROM bench_copy WHERE {clock} < $1", cutoff)
         raw = time.perf_counter() - started
+        raw_cpu = _spent(server_before, server_cpu(data_dir))
         assert status == f"DELETE {args.rows}", status
         await conn.execute("CHECKPOINT")
-        pid: int = await conn.fetchval("SELECT pg_backend_pid()")
-        server_before, client_before = _server_cpu(pid), time.process_time()
+        server_before, client_before = server_cpu(data_dir), time.process_time()
         started = time.perf_counter()
         result = await run_category(
             conn,
@@ -153,7 +153,8 @@ async def one_round(url: str, args: argparse.Namespace, scenario: str, number: i
             batch_size=args.batch_size,
         )
         engine = time.perf_counter() - started
-        client_cpu, server_after = time.process_time() - client_before, _server_cpu(pid)
+        client_cpu = time.process_time() - client_before
+        engine_cpu = _spent(server_before, server_cpu(data_dir))
         assert result.processed[table] == args.rows - held_rows, result.processed
         assert result.held_total == held_rows
         assert result.certificate_id is not None
@@ -162,21 +163,21 @@ async def one_round(url: str, args: argparse.Namespace, scenario: str, number: i
     finally:
         await conn.close()
     ratio = raw / engine
-    server_cpu = (
-        "?"
-        if server_before is None or server_after is None
-        else f"{server_after - server_before:.2f}"
-    )
     print(
-        f"{scenario} round {number}: raw DELETE {args.rows:,} rows {raw:5.2f} s | engine "
-        f"{result.total:,} rows, {result.batches} batches, {held_rows} held, "
-        f"{result.subjects:,} subjects certified {engine:5.2f} s (CPU: client "
-        f"{client_cpu:.2f} s, server {server_cpu} s) | raw/engine = {ratio:.2f}"
+        f"{scenario} round {number}: raw DELETE {args.rows:,} rows {raw:5.2f} s (server CPU "
+        f"{raw_cpu} s) | engine {result.total:,} rows, {result.batches} batches, {held_rows} "
+        f"held, {result.subjects:,} subjects certified {engine:5.2f} s (CPU: client "
+        f"{client_cpu:.2f} s, server {engine_cpu} s) | raw/engine = {ratio:.2f}"
     )
     return ratio
 
 
+def _spent(before: float | None, after: float | None) -> str:
+    return "?" if before is None or after is None else f"{after - before:.2f}"
+
+
 async def main(args: argparse.Namespace, server: EmbeddedPostgres) -> None:
+    data_dir = server.data_dir
     admin = await asyncpg.connect(server.url())
     try:
         await admin.execute('CREATE DATABASE "bench_retention"')
@@ -195,7 +196,9 @@ async def main(args: argparse.Namespace, server: EmbeddedPostgres) -> None:
         f"{os.cpu_count()} CPUs"
     )
     for scenario in args.scenario:
-        ratios = sorted([await one_round(url, args, scenario, n) for n in range(args.rounds)])
+        ratios = sorted(
+            [await one_round(url, data_dir, args, scenario, n) for n in range(args.rounds)]
+        )
         median = ratios[len(ratios) // 2]
         verdict = "met" if median >= 0.5 else "NOT met"
         print(

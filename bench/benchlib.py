@@ -6,12 +6,13 @@ is on ``sys.path`` and they ``import benchlib``.
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 
 import asyncpg
 
-__all__ = ["cpu_model", "server_facts"]
+__all__ = ["cpu_model", "server_cpu", "server_facts"]
 
 
 def cpu_model() -> str:
@@ -39,3 +40,29 @@ async def server_facts(url: str) -> str:
         f"PostgreSQL {version} (embedded, unix socket), fsync={fsync}, "
         f"synchronous_commit={sync_commit}, wal_sync_method={wal_sync}"
     )
+
+
+def server_cpu(data_dir: Path) -> float | None:
+    """CPU seconds of a local server so far: its postmaster, every process it runs now
+    (backends, WAL writer, checkpointer, …) and those it has reaped (connections
+    closed meanwhile); None when ``/proc`` does not show them."""
+
+    def times(pid: int) -> tuple[int, list[str]]:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[1]), fields  # parent pid, the fields from state on
+
+    try:
+        postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+        _, own = times(postmaster)
+        ticks = sum(int(own[i]) for i in (11, 12, 13, 14))  # utime, stime, cutime, cstime
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    parent, fields = times(int(entry.name))
+                except OSError:
+                    continue  # gone meanwhile (its time now counts as reaped)
+                if parent == postmaster:
+                    ticks += int(fields[11]) + int(fields[12])
+    except (OSError, ValueError, IndexError):
+        return None
+    return ticks / os.sysconf("SC_CLK_TCK")

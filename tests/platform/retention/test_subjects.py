@@ -104,7 +104,23 @@ def test_ordered_pseudonyms_give_the_certificate_digest() -> None:
     ordered = ledger.ordered_pseudonyms()
     assert ordered == sorted(ledger.pseudonyms) and len(ordered) == 357 + 5 + 1
     assert ordered_subjects_digest(ordered) == subjects_digest(ledger.pseudonyms)
+    assert ledger.digest() == subjects_digest(ledger.pseudonyms)
     assert not ledger.busywork(16)
+
+
+@pytest.mark.parametrize("slice_", [1, 3, 2048])
+def test_the_ledger_digests_piece_by_piece_and_anew_when_subjects_join(slice_: int) -> None:
+    """Digested a slice at a time between statements, then subjects join that sort
+    before the digested ones: the digest is still that of all of them, in order."""
+    ledger = SubjectLedger(SubjectPseudonyms(SETTINGS.pseudonym_key))
+    ledger.DIGEST_SLICE = slice_
+    assert ledger.digest() == subjects_digest([]), "no subjects: SHA-256 of nothing"
+    for size in (40, 1, 25):
+        ledger.add(*ledger.fresh(_packed([uuid.uuid4() for _ in range(size)]), []))
+        for _ in range(8):  # part of the way only
+            ledger.busywork(16)
+    assert ledger.digest() == subjects_digest(ledger.pseudonyms)
+    assert ledger.digest() == ordered_subjects_digest(ledger.ordered_pseudonyms())
 
 
 async def _walk(conn: asyncpg.Connection) -> TableWalk:

@@ -218,7 +218,7 @@ class _Run:
             if students or others:
                 digest = certs.subjects_digest(ledger.pseudonyms | self.hasher.of(students, others))
             else:
-                digest = certs.ordered_subjects_digest(ledger.ordered_pseudonyms())
+                digest = ledger.digest()
             certificate = await self._certify(mine, digest, sum(held.values()), audit)
             await certs.clear_progress(self.conn, self.category.name)
         return self._result(
