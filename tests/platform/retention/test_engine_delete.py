@@ -93,7 +93,7 @@ async def test_sessions_past_cutoff_are_deleted_except_held_students(
     assert event["resource"] == "sessions" and event["resource_id"] is None
     assert event["details"]["counts"] == {"auth_sessions": 4, "held": 2}
     assert event["details"]["certificate_id"] == str(result.certificate_id)
-    assert await _count(conn, "cache_entries") == 0, "progress entries are cleared"
+    assert await _count(conn, "retention_progress") == 0, "progress entries are cleared"
 
 
 async def test_security_logs_span_two_tables_without_subjects(
@@ -142,8 +142,6 @@ async def test_credentials_cache_and_temp_files(
             ("old-1", days_ago(8)),
             ("old-2", days_ago(30)),
             ("fresh", days_ago(1)),
-            # another category's progress entry (a run killed earlier): never cache
-            ("retention-progress:sessions:abc:00000000", days_ago(60)),
         ],
     )
     await conn.executemany(
@@ -161,7 +159,7 @@ async def test_credentials_cache_and_temp_files(
     assert left == {new.id, held.id}
     assert cache.processed == {"cache_entries": 2}
     keys = {r[0] for r in await conn.fetch("SELECT key FROM cache_entries")}
-    assert keys == {"fresh", "retention-progress:sessions:abc:00000000"}
+    assert keys == {"fresh"}
     assert temp.processed == {"temp_files": 1}
     assert [r[0] for r in await conn.fetch("SELECT path FROM temp_files")] == ["exports/b.zip"]
 
@@ -226,7 +224,7 @@ async def test_preview_changes_nothing_and_predicts_the_run(
     async def state() -> tuple[object, ...]:
         return (
             await conn.fetch("SELECT * FROM auth_sessions ORDER BY jti"),
-            await conn.fetch("SELECT key FROM cache_entries ORDER BY key"),
+            await conn.fetch("SELECT * FROM retention_progress ORDER BY category, attempt"),
             await _count(conn, "deletion_certificates"),
             await _count(conn, "audit_events"),
         )

@@ -281,6 +281,20 @@ CREATE TABLE public.questions (
 )
 WITH (fillfactor='90');
 
+CREATE TABLE public.retention_progress (
+    category text NOT NULL,
+    attempt text NOT NULL,
+    batch integer NOT NULL,
+    run_id text NOT NULL,
+    table_name text NOT NULL,
+    row_count bigint NOT NULL,
+    cutoff timestamp with time zone NOT NULL,
+    students bytea NOT NULL,
+    others text[] NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE ONLY public.retention_progress ALTER COLUMN students SET STORAGE EXTERNAL;
+
 CREATE TABLE public.rotation_checkpoints (
     target_version integer NOT NULL,
     table_name text NOT NULL,
@@ -404,6 +418,9 @@ ALTER TABLE ONLY public.practice_sessions
 
 ALTER TABLE ONLY public.questions
     ADD CONSTRAINT questions_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.retention_progress
+    ADD CONSTRAINT retention_progress_pkey PRIMARY KEY (category, attempt, batch);
 
 ALTER TABLE ONLY public.rotation_checkpoints
     ADD CONSTRAINT rotation_checkpoints_pkey PRIMARY KEY (target_version, table_name);
@@ -605,6 +622,8 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.practice_sessions TO examstuto
 
 GRANT SELECT,INSERT ON TABLE public.questions TO examstutor_api;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.questions TO examstutor_pipelines;
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.retention_progress TO examstutor_pipelines;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.rotation_checkpoints TO examstutor_pipelines;
 

@@ -66,7 +66,7 @@ class _Batch:
     resume: object = None
     fresh: tuple[set[bytes], set[str]] | None = None
     """The subjects new to the attempt (:meth:`SubjectLedger.fresh`), once known."""
-    entry: tuple[str, str] | None = None
+    entry: certs.ProgressEntry | None = None
     """Its progress entry (:func:`.certificates.progress_entry`), once built."""
 
 
@@ -150,7 +150,7 @@ class TableWalk:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _entry(self, batch: _Batch) -> tuple[str, str]:
+    def _entry(self, batch: _Batch) -> certs.ProgressEntry:
         """The batch's progress entry (its subjects sorted out first, if need be)."""
         walk = self.walk
         if batch.fresh is None:

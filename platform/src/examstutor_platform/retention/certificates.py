@@ -10,29 +10,25 @@ list of student ids: :func:`subjects_digest`.
 
 Progress ledger. A retention run commits batch by batch and may be killed between
 any two statements, so what a batch did is recorded in the SAME transaction as the
-batch itself: one ``cache_entries`` row per batch (``cache_entries`` is the one
-general-purpose table the pipelines role may write and delete; migrations are
-forward-only and this work adds none), keyed ``retention-progress:<category>:
-<attempt>:<batch>``, holding the run id, table, row count, cutoff and the batch's
-subjects that no earlier batch of the same attempt named: student ids packed 16 bytes
-each in one base64 string (one jsonb string parses far faster than thousands of array
-elements), other subjects as ``kind:id``. Leaving those out loses nothing: an attempt's
-batches commit one after the other on one connection, and a crash loses only the last
-commits (asynchronous commit drops a tail of the WAL, never a commit before a durable
-one), so whenever an entry is durable so are the earlier entries that named its other
-subjects. The certificate is written from the sum (rows) and union (subjects) of all
-entries of the run, and the entries are deleted, in one final transaction: a run killed
-at any point and run again ends with exactly one certificate whose counts are the rows
-actually processed by all its attempts. Entries of another run id (a run killed and
-never resumed) are certified under their own run id by the next run of the category.
-The ``cache`` category never deletes these entries (``keep_cache_entries``). The ids
-are those the ``consents`` and ``dsr_requests`` rows carry too; they live only until
-the run is certified.
+batch itself: one ``retention_progress`` row per batch (category, attempt, batch
+number), holding the run id, table, row count, cutoff and the batch's subjects that no
+earlier batch of the same attempt named: student ids packed 16 bytes each in one
+bytea (stored uncompressed: random ids do not compress), other subjects as
+``kind:id``. Leaving those out loses nothing: an attempt's batches commit one after
+the other on one connection, and a crash loses only the last commits (asynchronous
+commit drops a tail of the WAL, never a commit before a durable one), so whenever an
+entry is durable so are the earlier entries that named its other subjects. The
+certificate is written from the sum (rows) and union (subjects) of all entries of the
+run, and the entries are deleted, in one final transaction: a run killed at any point
+and run again ends with exactly one certificate whose counts are the rows actually
+processed by all its attempts. Entries of another run id (a run killed and never
+resumed) are certified under their own run id by the next run of the category. The
+ids are those the ``consents`` and ``dsr_requests`` rows carry too; they live only
+until the run is certified.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -48,9 +44,9 @@ from examstutor_platform.retention.subjects import split_ids
 __all__ = [
     "ACTOR_PSEUDONYM",
     "ACTOR_ROLE",
-    "PROGRESS_PREFIX",
     "Certificate",
     "CertificateKind",
+    "ProgressEntry",
     "RunProgress",
     "certificate_by_id",
     "clear_progress",
@@ -58,7 +54,6 @@ __all__ = [
     "issue_certificate",
     "ordered_subjects_digest",
     "progress_entry",
-    "progress_prefix",
     "record_batch",
     "subjects_digest",
     "take_progress",
@@ -69,8 +64,6 @@ CertificateKind = Literal["retention", "anonymisation", "erasure"]
 #: who the pipelines' audit events name as actor
 ACTOR_PSEUDONYM = "pipelines"
 ACTOR_ROLE = "system"
-#: every progress entry's key starts with this
-PROGRESS_PREFIX = "retention-progress:"
 
 _Q = load_queries("examstutor_platform.retention", "engine.sql")
 
@@ -160,11 +153,6 @@ async def issue_certificate(
     return certificate, created is not None
 
 
-def progress_prefix(category: str) -> str:
-    """Key prefix of the progress entries of ``category``."""
-    return f"{PROGRESS_PREFIX}{category}:"
-
-
 @dataclass
 class RunProgress:
     """What the committed batches of one run id did, summed over its attempts: rows per
@@ -178,6 +166,10 @@ class RunProgress:
     batches: int = 0
 
 
+#: one batch's progress entry: the arguments of ``insert_progress``
+ProgressEntry = tuple[str, str, int, str, str, int, datetime, bytes, list[str]]
+
+
 def progress_entry(
     *,
     category: str,
@@ -189,21 +181,13 @@ def progress_entry(
     students: bytes,
     others: Iterable[str],
     cutoff: datetime,
-) -> tuple[str, str]:
-    """The key and JSON value of one batch's progress entry: its rows and the subjects
-    new to its attempt (``students`` packed 16 bytes each)."""
-    value = {
-        "run_id": run_id,
-        "table": table,
-        "rows": rows,
-        "cutoff": cutoff.isoformat(),
-        "students": base64.b64encode(students).decode("ascii"),
-        "others": list(others),
-    }
-    return f"{progress_prefix(category)}{attempt}:{batch:08d}", _dumps(value)
+) -> ProgressEntry:
+    """One batch's progress entry: its rows and the subjects new to its attempt
+    (``students`` packed 16 bytes each)."""
+    return (category, attempt, batch, run_id, table, rows, cutoff, students, list(others))
 
 
-async def record_batch(conn: DbConnection, entry: tuple[str, str]) -> None:
+async def record_batch(conn: DbConnection, entry: ProgressEntry) -> None:
     """Record one batch (its :func:`progress_entry`); call in the batch's own
     transaction."""
     await conn.execute(_Q["insert_progress"], *entry)
@@ -214,17 +198,15 @@ async def take_progress(
 ) -> dict[str, RunProgress]:
     """Every run's progress for ``category``, by run id; locks the entries (call in the
     transaction that certifies them and then :func:`clear_progress`). The subjects of
-    ``known_attempt``'s entries are not decoded: the caller holds them already."""
+    ``known_attempt``'s entries stay in the database: the caller holds them already."""
     runs: dict[str, RunProgress] = {}
-    known = None if known_attempt is None else f"{progress_prefix(category)}{known_attempt}:"
-    for row in await conn.fetch(_Q["progress_entries"], progress_prefix(category), known):
-        value = json.loads(row["value"])
-        run = runs.setdefault(value["run_id"], RunProgress(value["run_id"]))
-        run.rows[value["table"]] = run.rows.get(value["table"], 0) + int(value["rows"])
-        if "students" in value:  # not an entry of known_attempt
-            run.students.update(split_ids(base64.b64decode(value["students"])))
-            run.others.update(value["others"])
-        cutoff = datetime.fromisoformat(value["cutoff"])
+    for row in await conn.fetch(_Q["progress_entries"], category, known_attempt):
+        run = runs.setdefault(row["run_id"], RunProgress(row["run_id"]))
+        run.rows[row["table_name"]] = run.rows.get(row["table_name"], 0) + row["row_count"]
+        if row["students"] is not None:  # not an entry of known_attempt
+            run.students.update(split_ids(row["students"]))
+            run.others.update(row["others"])
+        cutoff = row["cutoff"]
         run.cutoff = cutoff if run.cutoff is None else max(run.cutoff, cutoff)
         run.batches += 1
     return runs
@@ -232,4 +214,4 @@ async def take_progress(
 
 async def clear_progress(conn: DbConnection, category: str) -> None:
     """Delete the progress entries of ``category`` (after certifying them)."""
-    await conn.execute(_Q["delete_progress"], progress_prefix(category))
+    await conn.execute(_Q["delete_progress"], category)

@@ -3,7 +3,7 @@
 -- Queries whose table comes from the policy are templates. {table}, {clock} and {key} are
 -- double-quoted identifiers (validated by the policy parser and checked against the
 -- catalog first); {subject} and {kind} are the row's subject and pseudonym kind as
--- expressions over the alias c (a quoted column, NULL or a constant); {after}, {keep},
+-- expressions over the alias c (a quoted column, NULL or a constant); {after},
 -- {pending}, {free}, {unheld}, {sets} and {columns} are fragments of this file or of quoted
 -- identifiers. Nothing a user typed is ever formatted into SQL.
 --
@@ -20,7 +20,6 @@ WITH picked AS MATERIALIZED (
     SELECT c.ctid AS tid, c.{key} AS key
       FROM {table} AS c
      WHERE c.{clock} < $1 {after}
-       AND ({keep})
        AND ({unheld})
      ORDER BY c.{key}
      LIMIT $3
@@ -52,7 +51,6 @@ SELECT count(*) AS rows,
   FROM {table} AS c
  WHERE c.ctid >= $3::tid AND c.ctid < $4::tid
    AND c.{clock} < $1
-   AND ({keep})
    AND ({unheld});
 
 -- name: delete_block_range
@@ -60,7 +58,6 @@ SELECT count(*) AS rows,
 DELETE FROM {table} AS c
  WHERE c.ctid >= $3::tid AND c.ctid < $4::tid
    AND c.{clock} < $1
-   AND ({keep})
    AND ({unheld});
 
 -- name: due_estimate
@@ -123,7 +120,7 @@ UPDATE {table} SET {sets} WHERE ctid = $1;
 SELECT count(*) FILTER (WHERE free) AS due, count(*) FILTER (WHERE NOT free) AS held
   FROM (SELECT ({free}) AS free
           FROM {table} AS c
-         WHERE c.{clock} < $1 AND ({pending}) AND ({keep})) AS expired;
+         WHERE c.{clock} < $1 AND ({pending})) AS expired;
 
 -- name: count_held
 -- Rows past retention still to process that a student hold keeps (through the holds:
@@ -132,12 +129,12 @@ SELECT count(*)
   FROM {table} AS c
  WHERE {subject} IN (SELECT h.student_id FROM legal_holds AS h
                       WHERE h.released_at IS NULL AND h.student_id IS NOT NULL)
-   AND c.{clock} < $1 AND ({pending}) AND ({keep});
+   AND c.{clock} < $1 AND ({pending});
 
 -- name: sample_subjects
 SELECT {subject} AS subject, {kind}::text AS kind
   FROM {table} AS c
- WHERE c.{clock} < $1 AND ({pending}) AND ({keep}) AND ({free})
+ WHERE c.{clock} < $1 AND ({pending}) AND ({free})
    AND {subject} IS NOT NULL
  ORDER BY c.{key}
  LIMIT $2;
@@ -166,10 +163,6 @@ status <> 'anonymised'
 
 -- name: bookkeeping_questions
 status = 'anonymised', anonymised_at = now()
-
--- name: keep_cache_entries
--- Rows a delete category never removes, by table: the engine's own progress entries.
-NOT starts_with(c.key, 'retention-progress:')
 
 -- name: table_columns
 SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
@@ -256,20 +249,22 @@ SELECT id, run_id, kind, category, policy_version, cutoff, counts::text AS count
  WHERE id = $1;
 
 -- name: insert_progress
-INSERT INTO cache_entries (key, value) VALUES ($1, $2::text::jsonb);
+INSERT INTO retention_progress
+       (category, attempt, batch, run_id, table_name, row_count, cutoff, students, others)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9);
 
 -- name: progress_entries
--- $2: the key prefix of the attempt whose subjects the caller holds (their ids stay
--- here), or NULL.
-SELECT key, (CASE WHEN starts_with(key, $2) THEN value - 'students' ELSE value END)::text
-           AS value
-  FROM cache_entries
- WHERE starts_with(key, $1)
- ORDER BY key
+-- $2: the attempt whose subjects the caller holds (their ids stay here), or NULL.
+SELECT run_id, table_name, row_count, cutoff,
+       CASE WHEN attempt IS DISTINCT FROM $2 THEN students END AS students,
+       CASE WHEN attempt IS DISTINCT FROM $2 THEN others END AS others
+  FROM retention_progress
+ WHERE category = $1
+ ORDER BY attempt, batch
    FOR UPDATE;
 
 -- name: delete_progress
-DELETE FROM cache_entries WHERE starts_with(key, $1);
+DELETE FROM retention_progress WHERE category = $1;
 
 -- name: category_hold
 -- Legal holds (examstutor_platform.retention.holds).

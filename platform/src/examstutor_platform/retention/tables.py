@@ -131,7 +131,6 @@ async def plan_table(
         "free": free,
         # neither the category nor the row's student under a hold ($2: the category)
         "unheld": f"{_Q['free_of_category_hold']} AND ({free})",
-        "keep": _Q.get(f"keep_{rule.name}", "true"),
         "pending": pending,
         "after": f"AND c.{quote(key)} {'>' if strict else '>='} $4",
     }
