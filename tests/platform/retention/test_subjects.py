@@ -19,6 +19,7 @@ from examstutor_platform.retention import load_policy
 from examstutor_platform.retention.batches import TableWalk, Walk
 from examstutor_platform.retention.certificates import ordered_subjects_digest, subjects_digest
 from examstutor_platform.retention.subjects import (
+    PackedIdSet,
     SubjectLedger,
     SubjectPseudonyms,
     split_ids,
@@ -168,3 +169,45 @@ async def test_a_cancelled_run_cancels_its_statement(conn: asyncpg.Connection) -
         with pytest.raises(asyncio.CancelledError):
             await running
     assert await conn.fetchval("SELECT 1") == 1
+
+
+def _colliding(count: int) -> list[bytes]:
+    """``count`` different 16-byte ids that share one PackedIdSet key."""
+    mix, mask = 0x9E3779B97F4A7C15, (1 << 64) - 1
+    first_hi, first_lo = 12345, 67890
+    key = (first_hi * mix & mask) ^ first_lo
+    ids = []
+    for hi in range(first_hi, first_hi + count):
+        lo = key ^ (hi * mix & mask)
+        ids.append(hi.to_bytes(8, "little") + lo.to_bytes(8, "little"))
+    return ids
+
+
+def test_a_packed_id_set_tells_ids_apart_that_share_a_key() -> None:
+    ids = _colliding(4)
+    assert len(set(ids)) == 4
+    others = [uuid.uuid4().bytes for _ in range(50)]
+    held = PackedIdSet()
+    assert held.missing(b"".join(ids[:2] * 3)) == set(ids[:2]), "each once"
+    held.add([ids[0], ids[2], *others])
+    assert len(held) == 52
+    assert held.missing(b"".join([*ids, *others, ids[1]])) == {ids[1], ids[3]}
+    held.add([ids[3]])
+    assert held.missing(b"".join(ids)) == {ids[1]}
+    assert held.missing(b"") == set()
+    with pytest.raises(ValueError, match="multiple of 16"):
+        held.missing(b"x" * 17)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 40), max_size=30), max_size=8))
+def test_a_packed_id_set_answers_as_a_python_set_does(batches: list[list[int]]) -> None:
+    pool = [uuid.UUID(int=n * 7919 + 1).bytes for n in range(38)] + _colliding(3)
+    held, expected = PackedIdSet(), set[bytes]()
+    for batch in batches:
+        ids = [pool[n] for n in batch]
+        new = held.missing(b"".join(ids))
+        assert new == set(ids) - expected
+        held.add(new)
+        expected |= new
+        assert len(held) == len(expected)

@@ -213,8 +213,8 @@ class _Run:
                 digest = certs.subjects_digest(self.hasher.of(other.students, other.others))
                 await self._certify(other, digest, None, audit, adopted_by=self.run_id)
             # a resumed run: the subjects only its earlier attempts met, too
-            students, others = mine.students - ledger.students, mine.others - ledger.others
-            subjects = len(ledger.students) + len(ledger.others) + len(students) + len(others)
+            students, others = ledger.unknown(mine.students, mine.others)
+            subjects = len(ledger) + len(students) + len(others)
             if students or others:
                 digest = certs.subjects_digest(ledger.pseudonyms | self.hasher.of(students, others))
             else:
