@@ -52,6 +52,7 @@ import asyncpg
 from benchlib import server_cpu
 from examstutor_platform.db import EmbeddedPostgres, connect, migrate
 from examstutor_platform.retention import load_policy, run_category
+from examstutor_platform.retention.engine import BATCH_SIZE
 from examstutor_platform.settings import Settings, b64url_encode
 
 SEED = {
@@ -213,7 +214,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fresh", type=int, default=20_000, help="sessions not expired")
     parser.add_argument("--subjects", type=int, default=100_000, help="students owning them")
     parser.add_argument("--held", type=int, default=5, help="students under a legal hold")
-    parser.add_argument("--batch-size", type=int, default=20_000)
+    parser.add_argument(
+        "--batch-size", type=int, default=BATCH_SIZE, help="rows per batch (the assets' default)"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--scenario", nargs="+", choices=sorted(SCENARIOS), default=["security", "sessions"]

@@ -64,7 +64,9 @@ def test_every_asset_materialises_once(resources: dict[str, Any], database_url: 
     instance = dg.DagsterInstance.ephemeral()
     checks: dict[str, bool] = {}
 
-    def run(selection: list[str], partition: str | None = None, config: Any = None) -> None:
+    def run(
+        selection: list[str], partition: str | None = None, config: Any = None
+    ) -> dg.ExecuteInProcessResult:
         result = dg.materialize(
             [defs.get_assets_def(name) for name in selection]
             + [c for c in defs.asset_checks or [] if _targets(c, selection)],
@@ -76,9 +78,13 @@ def test_every_asset_materialises_once(resources: dict[str, Any], database_url: 
         assert result.success
         for evaluation in result.get_asset_check_evaluations():
             checks[f"{evaluation.asset_key.path[-1]}.{evaluation.check_name}"] = evaluation.passed
+        return result
 
     run(["retention_policy", "compliance_report"])
-    run(["retention_expiry"], "sessions")
+    batches = {"ops": {"retention_expiry": {"config": {"batch_size": 2}}}}
+    sessions = run(["retention_expiry"], "sessions", batches)
+    [expired] = sessions.asset_materializations_for_node("retention_expiry")
+    assert expired.metadata["rows"].value == 3 and expired.metadata["batches"].value == 2
     run(["retention_expiry"], "audit_logs")
     run(["anonymised_records"], "student_practice")
     run(["audit_seal", "audit_export"], yesterday)
@@ -118,6 +124,15 @@ async def _prepare(database_url: str) -> str:
             cipher.encrypt("Ada", table="students", column="full_name_enc", row_id=str(sid)),
             cipher.primary_version,
         )
+        for days in (40, 50, 60):  # three sessions past retention (30 days)
+            used = datetime.now(UTC) - timedelta(days=days)
+            await conn.execute(
+                "INSERT INTO auth_sessions (jti, subject_id, subject_kind, role, created_at,"
+                " last_used_at, expires_at) VALUES ($1, $2, 'student', 'student', $3, $3, $3)",
+                uuid.uuid4(),
+                sid,
+                used,
+            )
         lagos = ZoneInfo("Africa/Lagos")
         # two days back: a day is sealed only once it has been over for a few minutes, and
         # yesterday in Lagos has just ended when this runs shortly after 23:00 UTC

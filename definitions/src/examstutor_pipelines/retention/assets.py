@@ -24,7 +24,7 @@ from examstutor_pipelines.resources import (
 from examstutor_pipelines.retention.policy_asset import retention_policy
 from examstutor_pipelines.runtime import HEAVY_K8S, as_metadata
 from examstutor_platform.retention import load_policy
-from examstutor_platform.retention.engine import expired_counts, run_category
+from examstutor_platform.retention.engine import BATCH_SIZE, expired_counts, run_category
 
 __all__ = [
     "ANONYMISE_CATEGORIES",
@@ -47,6 +47,9 @@ class RetentionConfig(dg.Config):
 
     preview: bool = False
     """Change nothing; report what would be deleted, anonymised or held."""
+    batch_size: int = BATCH_SIZE
+    """Rows per batch, each its own transaction with its progress recorded (a run
+    killed part-way resumes after its last committed batch)."""
 
 
 def _run(
@@ -67,6 +70,7 @@ def _run(
             at=datetime.now(UTC),
             run_id=context.run.run_id,
             preview=config.preview,
+            batch_size=config.batch_size,
             progress=lambda report: context.log.debug(str(report)),
         )
     )

@@ -64,6 +64,7 @@ from examstutor_platform.retention.tables import RetentionError, TablePlan, plan
 from examstutor_platform.settings import Settings
 
 __all__ = [
+    "BATCH_SIZE",
     "RetentionBusyError",
     "RetentionError",
     "expired_counts",
@@ -71,6 +72,8 @@ __all__ = [
 ]
 
 _Q = load_queries("examstutor_platform.retention", "engine.sql")
+#: rows per batch by default: one transaction of some 10 ms on the bulk path
+BATCH_SIZE = 20_000
 
 
 def _sample_subjects(rows: list[Any]) -> tuple[set[bytes], list[str]]:
@@ -94,7 +97,7 @@ async def run_category(
     at: datetime,
     run_id: str,
     preview: bool = False,
-    batch_size: int = 5000,
+    batch_size: int = BATCH_SIZE,
     audit: bool = True,
     policy: RetentionPolicy | None = None,
     progress: ProgressCallback | None = None,
