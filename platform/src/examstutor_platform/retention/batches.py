@@ -54,6 +54,9 @@ HASH_SLICE = 64
 _T = TypeVar("_T")
 #: the bulk path is taken when at least 1/BULK_FRACTION of the table is due
 BULK_FRACTION = 4
+#: a range with at most this many held rows leaves them out by ctid (a short list
+#: each row is compared with); with more, each row's student is looked up in the holds
+HELD_BY_CTID = 32
 
 
 @dataclass
@@ -209,11 +212,19 @@ class TableWalk:
     async def _block_batch(self, state: object) -> _Batch:
         start = int(state)  # type: ignore[call-overload]
         end = start + self.blocks_per_batch
-        args = (self.walk.cutoff, self.walk.category, (start, 0), (end, 0))
+        args: tuple[object, ...] = (self.walk.cutoff, self.walk.category, (start, 0), (end, 0))
+        unheld = "unheld"
+        if self.plan.subject_indexed:  # the range's held rows, if few, left out by ctid
+            held = await self.conn.fetchval(self.plan.render("held_in_range"), *args[2:])
+            if len(held) <= HELD_BY_CTID:
+                args, unheld = (*args, held), "unheld_by_ctid"
+        select_sql, delete_sql = (
+            self.plan.render(query, unheld=self.plan.parts[unheld])
+            for query in ("select_block_range", "delete_block_range")
+        )
         batch = _Batch(0)
         if self.plan.has_subject:
-            select = self.conn.fetchrow(self.plan.render("select_block_range"), *args)
-            row = await self._meanwhile(select)
+            row = await self._meanwhile(self.conn.fetchrow(select_sql, *args))
             assert row is not None
             batch = _Batch(row["rows"], row["students"], row["others"] or [])
 
@@ -221,8 +232,7 @@ class TableWalk:
             if batch.rows:
                 batch.entry = self._entry(batch)
 
-        delete = self.conn.execute(self.plan.render("delete_block_range"), *args)
-        status = await self._meanwhile(delete, sort_out_subjects)
+        status = await self._meanwhile(self.conn.execute(delete_sql, *args), sort_out_subjects)
         deleted = int(status.rsplit(" ", 1)[-1])
         if self.plan.has_subject and deleted != batch.rows:  # pragma: no cover - one snapshot
             raise RetentionError(f"{self.plan.name}: read {batch.rows} rows, deleted {deleted}")

@@ -53,6 +53,21 @@ SELECT count(*) AS rows,
    AND c.{clock} < $1
    AND ({unheld});
 
+-- name: held_in_range
+-- Step 0, for a table whose subject leads an index: the range's rows of students under
+-- a hold, found through that index ($1, $2: the range). When they are few, steps 1 and
+-- 2 leave them out by ctid (except_held_rows, $5 = these ctids) instead of
+-- looking every row's student up in the holds; the three statements run in one
+-- REPEATABLE READ transaction, so they see the same holds.
+SELECT ARRAY(SELECT c.ctid
+               FROM {table} AS c
+              WHERE {subject} IN (SELECT h.student_id FROM legal_holds AS h
+                                   WHERE h.released_at IS NULL AND h.student_id IS NOT NULL)
+                AND c.ctid >= $1::tid AND c.ctid < $2::tid);
+
+-- name: except_held_rows
+c.ctid <> ALL ($5::tid[])
+
 -- name: delete_block_range
 -- Step 2: delete what is due in the range, like one DELETE over the table in pieces.
 DELETE FROM {table} AS c

@@ -49,6 +49,8 @@ class TablePlan:
     key: str
     parts: Mapping[str, str]
     bookkeeping: str
+    subject_indexed: bool = False
+    """The subject column leads an index (held rows can be found through it)."""
 
     @property
     def name(self) -> str:
@@ -131,7 +133,18 @@ async def plan_table(
         "free": free,
         # neither the category nor the row's student under a hold ($2: the category)
         "unheld": f"{_Q['free_of_category_hold']} AND ({free})",
+        # the same, the held rows known by ctid ($5; block ranges, see held_in_range)
+        "unheld_by_ctid": f"{_Q['free_of_category_hold']} AND {_Q['except_held_rows']}",
         "pending": pending,
         "after": f"AND c.{quote(key)} {'>' if strict else '>='} $4",
     }
-    return TablePlan(rule, category, action, columns, key, MappingProxyType(parts), bookkeeping)
+    return TablePlan(
+        rule,
+        category,
+        action,
+        columns,
+        key,
+        MappingProxyType(parts),
+        bookkeeping,
+        subject_indexed=subject is not None and subject in indexed,
+    )
