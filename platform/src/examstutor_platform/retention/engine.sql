@@ -7,8 +7,9 @@
 -- {pending}, {free}, {unheld}, {sets} and {columns} are fragments of this file or of quoted
 -- identifiers. Nothing a user typed is ever formatted into SQL.
 --
--- Holds are evaluated inside each batch statement, so a hold committed before the
--- statement starts is always honoured.
+-- Holds are evaluated inside each batch's statements (on the block-range path, in the
+-- batch's snapshot, taken by its first statement), so a hold committed before a batch
+-- starts is always honoured.
 
 -- name: delete_batch
 -- One bounded batch: pick the oldest expired, unheld rows by the keyset key, delete them
