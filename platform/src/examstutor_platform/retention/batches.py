@@ -12,8 +12,11 @@ Two ways through a table:
   cut into ranges of blocks holding about ``batch_size`` rows, and each range is one
   plain ``DELETE … WHERE ctid`` range (a TID range scan): the cost of one DELETE over
   the table, in pieces. A table whose rows name subjects first reads the range's
-  subjects in the same REPEATABLE READ transaction. Ranges run to the table's size
-  when the walk ends, so rows moved by a concurrent update are not missed.
+  subjects in the same REPEATABLE READ transaction; where the subject leads an
+  index, a first statement finds the range's rows of held students through it, and
+  when they are few (``HELD_BY_CTID``) the SELECT and DELETE leave them out by ctid
+  instead of looking each row's student up in the holds. Ranges run to the table's
+  size when the walk ends, so rows moved by a concurrent update are not missed.
 
 A batch's progress entry records only the subjects new to the attempt
 (:class:`.subjects.SubjectLedger`; they join the ledger once the batch has committed),
