@@ -331,3 +331,25 @@ async def test_a_row_changed_under_a_bulk_batch_is_retried_not_lost(
     assert result.processed == {"auth_sessions": 200}
     assert await conn.fetchval("SELECT count(*) FROM auth_sessions") == 0
     assert result.subjects_sha256 == digest_of(pseudonym(SETTINGS, s) for s in subjects)
+
+
+async def test_the_session_commits_synchronously_again_after_a_run_however_it_ends(
+    conn: asyncpg.Connection, pipelines: asyncpg.Connection
+) -> None:
+    """Batches commit asynchronously (synchronous_commit off for the walk); the
+    connection gets its setting back after the run, also after one that failed."""
+    sid = uuid.uuid4()
+    await add_sessions(conn, sid, [days_ago(40 + n) for n in range(6)])
+
+    def stop(report: object) -> None:
+        raise RuntimeError("stopped by its caller")
+
+    with pytest.raises(RuntimeError, match="stopped by its caller"):
+        await run_category(
+            pipelines, SETTINGS, "sessions", at=AT, run_id="s", batch_size=2, progress=stop
+        )
+    assert await pipelines.fetchval("SHOW synchronous_commit") == "on"
+    assert await _count(conn, "auth_sessions") == 4, "the first batch committed"
+    result = await run_category(pipelines, SETTINGS, "sessions", at=AT, run_id="s")
+    assert result.processed == {"auth_sessions": 6} and result.resumed
+    assert await pipelines.fetchval("SHOW synchronous_commit") == "on"
