@@ -207,13 +207,11 @@ async def _one_pass(
                     progress=progress,
                     chunk_bytes=chunk_bytes,
                 )
-                sealed = await store_seal(
+                record = await store_seal(
                     conn, settings, signer, day, chain, policy_version, run_id
                 )
-                record = await load_seal(conn, day)
-                if record is None:  # inserted just above, in this transaction
-                    raise ExportError(f"the seal of {day} was not stored")
             # committed: the day is sealed
+            sealed = SealResult.of(record, created=True)
             if final.exists():  # a folder of this day from elsewhere: kept, held to the seal
                 shutil.rmtree(temp, ignore_errors=True)
                 return DayResult(sealed, existing_export(final, record))

@@ -215,7 +215,8 @@ async def seal_day(
         if existing is not None:
             await _compare(conn, existing, chain, start, end)
             return SealResult.of(existing, created=False)
-        return await store_seal(conn, settings, signer, day, chain, policy_version, run_id)
+        stored = await store_seal(conn, settings, signer, day, chain, policy_version, run_id)
+        return SealResult.of(stored, created=True)
 
 
 def check_day_over(
@@ -240,45 +241,21 @@ async def store_seal(
     chain: DayChain,
     policy_version: str,
     run_id: str | None,
-) -> SealResult:
+) -> SealRecord:
     """Sign the chain of ``day`` and insert its seal (in the caller's transaction)."""
-    payload = seal_payload(
-        day,
-        settings.timezone,
-        chain.first_seq,
-        chain.last_seq,
-        chain.rows,
-        chain.prev,
-        chain.head,
-        policy_version,
-    )
-    signature = base64.b64encode(signer.sign(payload)).decode("ascii")
-    await conn.execute(
+    sealed = (day, settings.timezone, chain.first_seq, chain.last_seq, chain.rows)
+    heads = (chain.prev, chain.head)
+    signature = signer.sign(seal_payload(*sealed, *heads, policy_version))
+    row = await conn.fetchrow(
         QUERIES["insert_seal"],
-        day,
-        settings.timezone,
-        chain.first_seq,
-        chain.last_seq,
-        chain.rows,
-        chain.prev,
-        chain.head,
+        *sealed,
+        *heads,
         signer.key_id,
-        signature,
+        base64.b64encode(signature).decode("ascii"),
         policy_version,
         run_id,
     )
-    return SealResult(
-        day=day,
-        rows=chain.rows,
-        first_seq=chain.first_seq,
-        last_seq=chain.last_seq,
-        prev_head=chain.prev,
-        head=chain.head,
-        key_id=signer.key_id,
-        policy_version=policy_version,
-        run_id=run_id,
-        created=True,
-    )
+    return SealRecord.from_row(row)
 
 
 async def check_sealing_order(

@@ -47,7 +47,9 @@ SELECT max(day) FROM audit_seals;
 -- name: insert_seal
 INSERT INTO audit_seals (day, timezone, first_seq, last_seq, rows, prev_head, head, key_id,
                          signature, policy_version, run_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11);
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+RETURNING day, timezone, first_seq, last_seq, rows, prev_head, head, key_id, signature,
+          policy_version, sealed_at, run_id;
 
 -- name: earliest_event_before
 SELECT seq, occurred_at
