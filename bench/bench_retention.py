@@ -30,7 +30,7 @@ Both run on the same open connection (connecting is timed by neither). Autovacuu
 off on both tables, so that no worker starts on either in the middle of a variant.
 
 Each line also gives CPU seconds: the server's (every process of the local server,
-read from ``/proc``; "?" elsewhere) for both variants, and this process's for the
+read from ``/proc``; NaN elsewhere) for both variants, and this process's for the
 engine. The engine's Python work overlaps the server's only when a second core is
 free, so on a busy machine its time approaches their sum.
 """
@@ -140,7 +140,7 @@ async def one_round(
         started = time.perf_counter()
         status = await conn.execute(f"DELETE FROM bench_copy WHERE {clock} < $1", cutoff)
         raw = time.perf_counter() - started
-        raw_cpu = _spent(server_before, server_cpu(data_dir))
+        raw_cpu = server_cpu(data_dir) - server_before
         assert status == f"DELETE {args.rows}", status
         await conn.execute("CHECKPOINT")
         server_before, client_before = server_cpu(data_dir), time.process_time()
@@ -155,7 +155,7 @@ async def one_round(
         )
         engine = time.perf_counter() - started
         client_cpu = time.process_time() - client_before
-        engine_cpu = _spent(server_before, server_cpu(data_dir))
+        engine_cpu = server_cpu(data_dir) - server_before
         assert result.processed[table] == args.rows - held_rows, result.processed
         assert result.held_total == held_rows
         assert result.certificate_id is not None
@@ -166,15 +166,11 @@ async def one_round(
     ratio = raw / engine
     print(
         f"{scenario} round {number}: raw DELETE {args.rows:,} rows {raw:5.2f} s (server CPU "
-        f"{raw_cpu} s) | engine {result.total:,} rows, {result.batches} batches, {held_rows} "
+        f"{raw_cpu:.2f} s) | engine {result.total:,} rows, {result.batches} batches, {held_rows} "
         f"held, {result.subjects:,} subjects certified {engine:5.2f} s (CPU: client "
-        f"{client_cpu:.2f} s, server {engine_cpu} s) | raw/engine = {ratio:.2f}"
+        f"{client_cpu:.2f} s, server {engine_cpu:.2f} s) | raw/engine = {ratio:.2f}"
     )
     return ratio
-
-
-def _spent(before: float | None, after: float | None) -> str:
-    return "?" if before is None or after is None else f"{after - before:.2f}"
 
 
 async def main(args: argparse.Namespace, server: EmbeddedPostgres) -> None:

@@ -46,7 +46,7 @@ from pathlib import Path
 import asyncpg
 from cryptography.fernet import Fernet, MultiFernet
 
-from benchlib import cpu_model
+from benchlib import cpu_model, server_cpu
 from examstutor_platform.crypto import (
     ENCRYPTED_TABLES,
     DataKeyStore,
@@ -172,29 +172,6 @@ class Timing:
         return self.client_cpu + self.server_cpu
 
 
-def _stat(pid: int) -> list[str]:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        return stat.read().rpartition(")")[2].split()
-
-
-def server_cpu(server: EmbeddedPostgres) -> float:
-    """CPU seconds the whole server has used: the postmaster, its live processes, and
-    (through the postmaster's children times) the ones that have exited."""
-    postmaster = int((server.data_dir / "postmaster.pid").read_text().split()[0])
-    tick = os.sysconf("SC_CLK_TCK")
-    fields = _stat(postmaster)
-    total = sum(int(fields[i]) for i in (11, 12, 13, 14))
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != postmaster:
-            try:
-                child = _stat(int(entry))
-            except OSError:
-                continue
-            if int(child[1]) == postmaster:
-                total += int(child[11]) + int(child[12])
-    return total / tick
-
-
 class Clock:
     """Measures a block: wall time, this process's CPU and the server's CPU."""
 
@@ -202,7 +179,7 @@ class Clock:
         self.server = server
 
     def __enter__(self) -> Clock:
-        self.started = (time.perf_counter(), time.process_time(), server_cpu(self.server))
+        self.started = (time.perf_counter(), time.process_time(), server_cpu(self.server.data_dir))
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -210,7 +187,7 @@ class Clock:
         self.timing = Timing(
             time.perf_counter() - wall,
             time.process_time() - cpu,
-            server_cpu(self.server) - server,
+            server_cpu(self.server.data_dir) - server,
         )
 
 

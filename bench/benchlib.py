@@ -6,6 +6,7 @@ is on ``sys.path`` and they ``import benchlib``.
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 from pathlib import Path
@@ -42,27 +43,28 @@ async def server_facts(url: str) -> str:
     )
 
 
-def server_cpu(data_dir: Path) -> float | None:
-    """CPU seconds of a local server so far: its postmaster, every process it runs now
-    (backends, WAL writer, checkpointer, …) and those it has reaped (connections
-    closed meanwhile); None when ``/proc`` does not show them."""
+def _stat(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        return stat.read().rpartition(")")[2].split()
 
-    def times(pid: int) -> tuple[int, list[str]]:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return int(fields[1]), fields  # parent pid, the fields from state on
 
+def server_cpu(data_dir: Path) -> float:
+    """CPU seconds a local server has used: its postmaster, its live processes
+    (backends, WAL writer, checkpointer, …), and through the postmaster's children
+    times those that have exited (connections closed meanwhile). NaN where ``/proc``
+    does not show them."""
     try:
         postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
-        _, own = times(postmaster)
-        ticks = sum(int(own[i]) for i in (11, 12, 13, 14))  # utime, stime, cutime, cstime
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    parent, fields = times(int(entry.name))
-                except OSError:
-                    continue  # gone meanwhile (its time now counts as reaped)
-                if parent == postmaster:
-                    ticks += int(fields[11]) + int(fields[12])
+        fields = _stat(postmaster)
     except (OSError, ValueError, IndexError):
-        return None
-    return ticks / os.sysconf("SC_CLK_TCK")
+        return math.nan
+    total = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime, stime, cutime, cstime
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != postmaster:
+            try:
+                child = _stat(int(entry))
+            except OSError:
+                continue  # gone meanwhile (its time now counts as reaped)
+            if int(child[1]) == postmaster:
+                total += int(child[11]) + int(child[12])
+    return total / os.sysconf("SC_CLK_TCK")

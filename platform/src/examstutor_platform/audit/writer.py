@@ -178,16 +178,12 @@ def encode_row(event: AuditEvent) -> bytes:
         data = resource_id.encode()
         parts += (length(len(data)), data)
     parts += (outcome, severity)
-    if ip_prefix is None:
-        parts.append(_NULL)
-    else:
-        data = ip_prefix.encode()
-        parts += (length(len(data)), data)
-    if request_id is None:
-        parts.append(_NULL)
-    else:
-        data = request_id.encode()
-        parts += (length(len(data)), data)
+    for text in (ip_prefix, request_id):
+        if text is None:
+            parts.append(_NULL)
+        else:
+            data = text.encode()
+            parts += (length(len(data)), data)
     data = details.encode()
     parts += (length(len(data) + 1), _JSONB_VERSION, data)
     return b"".join(parts)

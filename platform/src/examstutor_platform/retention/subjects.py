@@ -44,10 +44,14 @@ def split_ids(blob: bytes | None) -> list[bytes]:
     """The 16-byte ids packed in ``blob``, in order (duplicates kept)."""
     if not blob:
         return []
-    if len(blob) % _UUID_BYTES:
-        raise ValueError(f"packed ids: {len(blob)} bytes is not a multiple of {_UUID_BYTES}")
+    _check_packed(blob)
     ids: list[bytes] = _ID.findall(blob)
     return ids
+
+
+def _check_packed(blob: bytes) -> None:
+    if len(blob) % _UUID_BYTES:
+        raise ValueError(f"packed ids: {len(blob)} bytes is not a multiple of {_UUID_BYTES}")
 
 
 def subjects_of_rows(rows: Iterable[Any]) -> tuple[bytes, list[str]]:
@@ -94,20 +98,19 @@ def _uuid_text(raw: bytes) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-_Pairs = npt.NDArray[np.uint64]
+_U64 = npt.NDArray[np.uint64]
 #: an odd 64-bit constant (2^64 / golden ratio): mixes an id's two halves into its key
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _pairs(blob: bytes) -> _Pairs:
+def _pairs(blob: bytes) -> _U64:
     """Packed 16-byte ids as an (n, 2) array of their two halves (no copy)."""
-    if len(blob) % _UUID_BYTES:
-        raise ValueError(f"packed ids: {len(blob)} bytes is not a multiple of {_UUID_BYTES}")
+    _check_packed(blob)
     return np.frombuffer(blob, dtype="<u8").reshape(-1, 2)
 
 
-def _keys(ids: _Pairs) -> _Pairs:
-    keys: _Pairs = (ids[:, 0] * _MIX) ^ ids[:, 1]
+def _keys(ids: _U64) -> _U64:
+    keys: _U64 = (ids[:, 0] * _MIX) ^ ids[:, 1]
     return keys
 
 
@@ -117,8 +120,8 @@ class PackedIdSet:
     whole id decides."""
 
     def __init__(self) -> None:
-        self._keys: _Pairs = np.empty(0, dtype=np.uint64)
-        self._ids: _Pairs = np.empty((0, 2), dtype=np.uint64)
+        self._keys: _U64 = np.empty(0, dtype=np.uint64)
+        self._ids: _U64 = np.empty((0, 2), dtype=np.uint64)
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -142,7 +145,7 @@ class PackedIdSet:
         self._keys = np.insert(self._keys, at, keys[order])
         self._ids = np.insert(self._ids, at, new[order], axis=0)
 
-    def _holds(self, ids: _Pairs, keys: _Pairs) -> npt.NDArray[np.bool_]:
+    def _holds(self, ids: _U64, keys: _U64) -> npt.NDArray[np.bool_]:
         last = len(self._keys) - 1
         at = np.minimum(np.searchsorted(self._keys, keys), last)
         same_key = self._keys[at] == keys
