@@ -27,7 +27,7 @@ from examstutor_platform.erasure import (
     erase_subject,
     erasure_categories,
     overdue_requests,
-    pending_erasure_requests,
+    pending_erasure_work,
 )
 from examstutor_platform.retention import load_policy
 
@@ -43,6 +43,10 @@ async def pipelines(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         yield connection
     finally:
         await connection.close()
+
+
+async def _pending_ids(conn: asyncpg.Connection) -> list[uuid.UUID]:
+    return [item.id for item in await pending_erasure_work(conn)]
 
 
 async def _status(conn: asyncpg.Connection, request_id: uuid.UUID) -> tuple[str, str | None]:
@@ -87,14 +91,14 @@ async def test_a_held_subject_ends_on_hold_with_the_reason(
     assert await certificates(conn) == []
     [event] = await audit_events(conn, "ndpr.erasure_request")
     assert event["outcome"] == "denied" and event["resource_id"] == subject.pseudonym
-    assert await pending_erasure_requests(pipelines) == []
+    assert await _pending_ids(pipelines) == []
 
     await conn.execute("UPDATE legal_holds SET released_at = now(), released_by = 'stf_x'")
-    assert await pending_erasure_requests(pipelines) == [subject.request_id]
+    assert await _pending_ids(pipelines) == [subject.request_id]
     done = await erase_subject(pipelines, SETTINGS, subject.request_id, run_id="e3")
     assert done.status == "completed" and done.counts["students"] == 1
     assert await _status(conn, subject.request_id) == ("completed", None)
-    assert await pending_erasure_requests(pipelines) == []
+    assert await _pending_ids(pipelines) == []
 
 
 async def test_a_hold_placed_while_in_progress_stops_the_erasure(
@@ -198,7 +202,7 @@ async def test_pending_and_overdue_requests(
     await place_hold(conn, student=student)
     # the on_hold request's student has no hold any more, so it is pending again; the
     # pending one's student is held (the run will put it on hold)
-    assert await pending_erasure_requests(pipelines) == [ids[4], ids[0], ids[1]]
+    assert await _pending_ids(pipelines) == [ids[4], ids[0], ids[1]]
     overdue = await overdue_requests(pipelines, AT)
     assert [r.id for r in overdue] == [ids[2], ids[0], ids[1]]
     assert {r.type for r in overdue} == {"erasure", "export"}

@@ -48,8 +48,8 @@ class RetentionConfig(dg.Config):
     preview: bool = False
     """Change nothing; report what would be deleted, anonymised or held."""
     batch_size: int = BATCH_SIZE
-    """Rows per batch, each its own transaction with its progress recorded (a run
-    killed part-way resumes after its last committed batch)."""
+    """Rows per batch, each its own transaction with its progress recorded (what a run
+    killed part-way committed is certified by the category's next run)."""
 
 
 def _run(

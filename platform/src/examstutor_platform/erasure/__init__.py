@@ -12,7 +12,6 @@ from examstutor_platform.erasure.engine import (
     erase_subject,
     erasure_categories,
     overdue_requests,
-    pending_erasure_requests,
     pending_erasure_work,
 )
 
@@ -26,6 +25,5 @@ __all__ = [
     "erase_subject",
     "erasure_categories",
     "overdue_requests",
-    "pending_erasure_requests",
     "pending_erasure_work",
 ]

@@ -1,7 +1,7 @@
 """Erasure of one data subject: one ``dsr_requests`` row of type ``erasure``.
 
 :func:`erase_subject` is what ``erasure_job`` runs for the request the sensor found
-(:func:`pending_erasure_requests`):
+(:func:`pending_erasure_work`):
 
 1. In one transaction the request is locked and checked. Under an active legal hold —
    on the student, or on any category whose tables the erasure changes
@@ -60,7 +60,6 @@ __all__ = [
     "erase_subject",
     "erasure_categories",
     "overdue_requests",
-    "pending_erasure_requests",
     "pending_erasure_work",
 ]
 
@@ -370,13 +369,6 @@ async def pending_erasure_work(
     async with connection_for(target) as conn:
         rows = await conn.fetch(_Q["pending_requests"], categories)
     return [PendingErasure(row["id"], row["status"], row["released"]) for row in rows]
-
-
-async def pending_erasure_requests(
-    target: Target, *, policy: RetentionPolicy | None = None
-) -> list[uuid.UUID]:
-    """The ids of :func:`pending_erasure_work`."""
-    return [item.id for item in await pending_erasure_work(target, policy=policy)]
 
 
 async def overdue_requests(target: Target, at: datetime) -> list[OpenRequest]:
